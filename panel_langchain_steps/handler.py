@@ -1,0 +1,434 @@
+"""Event intake: the LangChain callback handler that turns runs into steps.
+
+Every callback goes through `_contained`, so a fault in the handler (or in a
+user's title function) is logged once and never reaches the user's run. Each
+event is applied under the run tree's lock; tokens only land in a buffer that
+the `Refresher` shows at a bounded rate.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import param
+from langchain_core.callbacks import BaseCallbackHandler
+from panel.layout.base import ListLike
+
+from .placement import placement_for
+from .render import CANCELLATIONS, PAUSES, StepRenderer, exception_names
+from .runs import FAILED, PENDING, RUNNING, SUCCESS, Run, RunTree
+from .stream import Refresher
+from .visibility import RUN_TYPES, Visibility
+
+log = logging.getLogger("panel_langchain_steps")
+
+_LOGGED_LIMIT = 256
+
+
+def _contained(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a callback so that nothing it raises reaches LangChain."""
+
+    @functools.wraps(method)
+    def wrapper(self: ChatStepCallbackHandler, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as error:
+            self._contain(method.__name__, kwargs.get("run_id"), error)
+            return None
+
+    return wrapper
+
+
+class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
+    """Shows every step of a LangChain or LangGraph run as a live, nested `ChatStep`.
+
+    Attach it to any runnable with ``config={"callbacks": [handler]}``. Each
+    chain, tool, model and retriever run gets a step inside its parent's step;
+    tokens stream in; errors fail the step as ``context_exception`` says.
+
+    ``target`` is where top-level steps go: a ``ChatFeed`` or
+    ``ChatInterface`` (one message per top-level run), a ``ChatMessage``, any
+    list-like layout such as a ``Column``, or ``None`` for a new ``Column``
+    available as ``handler.layout``.
+    """
+
+    context_exception = param.Selector(
+        default="summary",
+        objects=["raise", "summary", "verbose", "ignore"],
+        doc="""
+        How a failed run's error is shown in its step: "summary" the exception
+        type and message, "verbose" the full traceback, "ignore" no error
+        text, "raise" like "summary". The step is "failed" in every mode, and
+        the exception always reaches the caller unchanged.""",
+    )
+
+    run_types = param.ListSelector(
+        default=list(RUN_TYPES),
+        objects=list(RUN_TYPES),
+        doc="""
+        Kinds of runs shown as steps: "chain" (LangGraph graphs and nodes,
+        named chains), "tool", "llm" (chat models and LLMs), "retriever".""",
+    )
+
+    include_names = param.List(
+        default=[],
+        item_type=str,
+        doc="""
+        Run names always shown, even glue or a kind not in ``run_types``.""",
+    )
+
+    exclude_names = param.List(
+        default=[],
+        item_type=str,
+        doc="""
+        Run names never shown; their children attach to the nearest shown ancestor.""",
+    )
+
+    include_tags = param.List(
+        default=[],
+        item_type=str,
+        doc="""
+        Runs with any of these tags are always shown.""",
+    )
+
+    exclude_tags = param.List(
+        default=["langsmith:hidden"],
+        item_type=str,
+        doc="""
+        Runs with any of these tags are never shown (LangGraph tags its
+        internal runs ``langsmith:hidden``).""",
+    )
+
+    max_depth = param.Integer(
+        default=None,
+        bounds=(1, None),
+        allow_None=True,
+        doc="""
+        Deepest nesting of shown steps; deeper runs are hidden. None: no limit.""",
+    )
+
+    show_glue = param.Boolean(
+        default=False,
+        doc="""
+        Show composition runs (RunnableSequence, RunnableLambda, prompts,
+        parsers, ...) as steps too.""",
+    )
+
+    title = param.Callable(
+        default=None,
+        doc="""
+        A function ``title(run) -> str | None`` that overrides a step's title;
+        it is called on every status change with a `Run` (``name``, ``kind``,
+        ``status``, ``elapsed``, ``error``, ``tags``, ``metadata``). Return
+        None to keep the built-in title. Text is shown as text, not HTML.""",
+    )
+
+    collapsed_on_success = param.Boolean(
+        default=True,
+        doc="""
+        Collapse a step when its run succeeds.""",
+    )
+
+    flush_interval = param.Number(
+        default=0.08,
+        bounds=(0.001, 5.0),
+        doc="""
+        Seconds between updates of streamed text: tokens are buffered and
+        shown at most this often, and always when the run ends.""",
+    )
+
+    max_chars = param.Integer(
+        default=20_000,
+        bounds=(100, None),
+        allow_None=True,
+        doc="""
+        Longest text shown for one tool input, output, document or error;
+        longer text is cut with a note of how much was left out. None: no limit.""",
+    )
+
+    user = param.String(
+        default=None,
+        allow_None=True,
+        doc="""
+        With a chat feed target, the user the step messages are sent as
+        (default: the feed's ``callback_user``).""",
+    )
+
+    avatar = param.Parameter(
+        default=None,
+        doc="""
+        With a chat feed target, the avatar of the step messages.""",
+    )
+
+    # Called on the event loop's thread in async runs, in order, instead of in
+    # an executor: each callback is short and must keep token order.
+    run_inline = True
+
+    def __init__(self, target: Any = None, **params: Any):
+        super().__init__(**params)
+        self._placement = placement_for(target, self.user, self.avatar)
+        self.layout: ListLike = self._placement.layout
+        self._runs = RunTree()
+        self._visibility = Visibility(
+            run_types=frozenset(self.run_types),
+            include_names=frozenset(self.include_names),
+            exclude_names=frozenset(self.exclude_names),
+            include_tags=frozenset(self.include_tags),
+            exclude_tags=frozenset(self.exclude_tags),
+            max_depth=self.max_depth,
+            show_glue=self.show_glue,
+        )
+        self._renderer = StepRenderer(
+            context_exception=self.context_exception,
+            title=self.title,
+            collapsed_on_success=self.collapsed_on_success,
+            max_chars=self.max_chars,
+            report=self._report,
+        )
+        self._refresher = Refresher(self.flush_interval, self._placement.documents, self._runs.lock)
+        self._logged: set[tuple[str, str]] = set()
+
+    def __panel__(self) -> ListLike:
+        return self.layout
+
+    # -- LangChain callbacks ------------------------------------------------
+
+    @_contained
+    def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, **kwargs):
+        self._start("chain", run_id, parent_run_id, serialized, kwargs)
+
+    @_contained
+    def on_chain_end(self, outputs, *, run_id, parent_run_id=None, **kwargs):
+        self._end("chain", run_id, parent_run_id)
+
+    @_contained
+    def on_chain_error(self, error, *, run_id, parent_run_id=None, **kwargs):
+        self._fail("chain", run_id, parent_run_id, error)
+
+    @_contained
+    def on_tool_start(self, serialized, input_str, *, run_id, parent_run_id=None, inputs=None, **kwargs):
+        run = self._start("tool", run_id, parent_run_id, serialized, kwargs)
+        if run is not None:
+            self._renderer.add_data(run, inputs if inputs is not None else input_str, "Input")
+
+    @_contained
+    def on_tool_end(self, output, *, run_id, parent_run_id=None, **kwargs):
+        self._end("tool", run_id, parent_run_id, lambda run: self._renderer.tool_output(run, output))
+
+    @_contained
+    def on_tool_error(self, error, *, run_id, parent_run_id=None, **kwargs):
+        self._fail("tool", run_id, parent_run_id, error)
+
+    @_contained
+    def on_chat_model_start(self, serialized, messages, *, run_id, parent_run_id=None, **kwargs):
+        self._start("llm", run_id, parent_run_id, serialized, kwargs)
+
+    @_contained
+    def on_llm_start(self, serialized, prompts, *, run_id, parent_run_id=None, **kwargs):
+        self._start("llm", run_id, parent_run_id, serialized, kwargs)
+
+    @_contained
+    def on_llm_new_token(self, token, *, chunk=None, run_id, parent_run_id=None, **kwargs):
+        with self._runs.lock:
+            run = self._touch("llm", run_id, parent_run_id)
+            if run is None or run.anchor is not run:
+                return
+            run.streamed = True
+            if isinstance(token, str):
+                if token:
+                    self._write(run, "text", token)
+                return
+            for block in getattr(getattr(chunk, "message", None), "content_blocks", None) or []:
+                kind = block.get("type")
+                if kind in ("text", "reasoning") and block.get(kind):
+                    self._write(run, kind, block[kind])
+
+    @_contained
+    def on_llm_end(self, response, *, run_id, parent_run_id=None, **kwargs):
+        self._end("llm", run_id, parent_run_id, lambda run: self._renderer.llm_result(run, response))
+
+    @_contained
+    def on_llm_error(self, error, *, run_id, parent_run_id=None, **kwargs):
+        self._fail("llm", run_id, parent_run_id, error)
+
+    @_contained
+    def on_retriever_start(self, serialized, query, *, run_id, parent_run_id=None, **kwargs):
+        run = self._start("retriever", run_id, parent_run_id, serialized, kwargs)
+        if run is not None:
+            self._renderer.add_data(run, query, "Query")
+
+    @_contained
+    def on_retriever_end(self, documents, *, run_id, parent_run_id=None, **kwargs):
+        self._end("retriever", run_id, parent_run_id, lambda run: self._renderer.documents(run, documents))
+
+    @_contained
+    def on_retriever_error(self, error, *, run_id, parent_run_id=None, **kwargs):
+        self._fail("retriever", run_id, parent_run_id, error)
+
+    # -- run lifecycle -------------------------------------------------------
+
+    def _start(
+        self, kind: str, run_id: UUID, parent_run_id: UUID | None, serialized: Any, kwargs: dict
+    ) -> Run | None:
+        """Open (or complete a placeholder for) a run; return it if it is shown."""
+        with self._runs.lock:
+            if self._runs.has_ended(run_id):
+                return None
+            run = self._runs.get(run_id)
+            if run is not None and run.status != PENDING:
+                return None  # a duplicate start
+            fresh = run is None
+            if fresh:
+                run = Run(run_id, parent_run_id, kind)
+            run.tags = list(kwargs.get("tags") or [])
+            run.metadata = dict(kwargs.get("metadata") or {})
+            run.run_type = kwargs.get("run_type")
+            run.name = _run_name(kind, serialized, kwargs, run.metadata)
+            if fresh:
+                self._open(run)
+            run.status = RUNNING
+            run.started_at = time.monotonic()
+            self._renderer.show_status(run)
+            return run if run.anchor is run else None
+
+    def _touch(self, kind: str, run_id: UUID, parent_run_id: UUID | None) -> Run | None:
+        """The live run, created as a pending placeholder when first seen here."""
+        run = self._runs.get(run_id)
+        if run is None and not self._runs.has_ended(run_id):
+            run = self._open(Run(run_id, parent_run_id, kind))
+        return run
+
+    def _open(self, run: Run) -> Run:
+        """Register a new run and give it a step if it is shown."""
+        self._runs.add(run)
+        parent = self._runs.parent(run)
+        anchor = parent.anchor if parent is not None else None
+        depth = anchor.depth + 1 if anchor is not None else 1
+        if self._visibility.shows(run, depth):
+            run.shown, run.depth, run.anchor = True, depth, run
+            run.step = self._renderer.create(run)
+            if anchor is not None:
+                anchor.step.append(run.step)
+            else:
+                self._placement.attach(run.root_id, run.step)
+        else:
+            run.anchor = anchor
+            run.depth = depth - 1
+        return run
+
+    def _write(self, run: Run, section: str, token: str) -> None:
+        text = self._renderer.text(run, section)
+        text.write(token)
+        self._refresher.mark(text)
+
+    def _end(
+        self, kind: str, run_id: UUID, parent_run_id: UUID | None, show: Callable[[Run], None] | None = None
+    ) -> None:
+        with self._runs.lock:
+            run = self._touch(kind, run_id, parent_run_id)
+            if run is None or run.ended:
+                return
+            self._refresher.show(run.texts.values())
+            if show is not None and run.shown:
+                show(run)
+            self._finish(run, SUCCESS)
+
+    def _fail(self, kind: str, run_id: UUID, parent_run_id: UUID | None, error: BaseException) -> None:
+        with self._runs.lock:
+            run = self._touch(kind, run_id, parent_run_id)
+            if run is None or run.ended:
+                return
+            self._refresher.show(run.texts.values())
+            names = exception_names(error)
+            pause = next((PAUSES[name] for name in PAUSES if name in names), None)
+            if pause is not None:
+                run.outcome = pause
+                self._finish(run, SUCCESS)
+                return
+            run.error = error
+            if run.shown and run.child_error is not error and not names & set(CANCELLATIONS):
+                self._renderer.error(run, error)
+                for ancestor in self._runs.ancestors(run):
+                    ancestor.child_error = error
+            self._finish(run, FAILED)
+
+    def _finish(self, run: Run, status: str) -> None:
+        run.ended_at = time.monotonic()
+        run.status = status
+        self._renderer.show_status(run)
+        if self._runs.is_root(run):
+            self._close_root(run)
+
+    def _close_root(self, root: Run) -> None:
+        """End whatever the root left open (events that never came), then forget the tree."""
+        for run in self._runs.open_runs(root.id):
+            self._refresher.show(run.texts.values())
+            run.ended_at = time.monotonic()
+            run.status = root.status
+            if root.status == FAILED:
+                run.error = root.error
+            self._renderer.show_status(run)
+        self._runs.release(root.id)
+        self._placement.release(root.id)
+
+    # -- containment ---------------------------------------------------------
+
+    def _contain(self, callback: str, run_id: UUID | None, error: Exception) -> None:
+        run = self._runs.get(run_id) if run_id is not None else None
+        self._report(run, callback, error)
+        if run is not None and callback.endswith(("_end", "_error")):
+            self._salvage(run)
+
+    def _salvage(self, run: Run) -> None:
+        """After a fault while ending a run, still give its step a final status."""
+        try:
+            with self._runs.lock:
+                if not run.ended:
+                    run.status = FAILED if run.error is not None else SUCCESS
+                    if run.step is not None:
+                        run.step.status = run.status
+                if self._runs.is_root(run):
+                    self._close_root(run)
+        except Exception as error:
+            self._report(run, "salvage", error)
+
+    def _report(self, run: Run | None, where: str, error: BaseException) -> None:
+        """Log a fault once per run name and place, with the run's name."""
+        name = run.name if run is not None else "unknown run"
+        key = (name, where)
+        if key in self._logged:
+            return
+        if len(self._logged) < _LOGGED_LIMIT:
+            self._logged.add(key)
+        log.warning("panel-langchain-steps: %s failed for run %r: %r", where, name, error, exc_info=error)
+
+    # -- public --------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Show all buffered tokens now."""
+        with self._runs.lock:
+            for run in self._runs.all_runs():
+                self._refresher.show(run.texts.values())
+
+    @property
+    def open_runs(self) -> int:
+        """How many runs the handler is tracking (zero once every root has ended)."""
+        return len(self._runs)
+
+
+def _run_name(kind: str, serialized: Any, kwargs: dict, metadata: dict) -> str:
+    serialized = serialized if isinstance(serialized, dict) else {}
+    if kind == "llm":
+        params = kwargs.get("invocation_params") or {}
+        name = metadata.get("ls_model_name") or params.get("model") or params.get("model_name")
+        if name:
+            return str(name)
+    name = kwargs.get("name") or serialized.get("name")
+    if not name and serialized.get("id"):
+        name = serialized["id"][-1]
+    return str(name or "")

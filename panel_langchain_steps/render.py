@@ -1,0 +1,227 @@
+"""Rendering: what a run looks like as a `ChatStep`.
+
+Titles say what the run is and how it stands; bodies show tool input and
+output, model text, reasoning, tool calls, token usage, documents and errors.
+Every piece of run data goes through `safety` on its way to the page.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import panel as pn
+from panel.chat import ChatStep
+
+from .runs import PENDING, RUNNING, SUCCESS, Run
+from .safety import (
+    clip,
+    code_block,
+    escape_html,
+    escape_markdown,
+    redact,
+    redact_text,
+    to_json,
+    truncate,
+)
+from .stream import StepText
+
+TitleFunction = Callable[[Run], "str | None"]
+
+#: Exceptions that mean the run was stopped, not that it went wrong.
+CANCELLATIONS = ("CancelledError", "KeyboardInterrupt", "GeneratorExit", "StopRun")
+#: LangGraph's pauses and hand-offs (subclasses of ``GraphBubbleUp``).
+PAUSES = {"GraphInterrupt": "paused, waiting for input", "ParentCommand": "handed off"}
+
+_KIND_LABELS = {"tool": "Tool", "llm": "Model", "retriever": "Retriever"}
+
+
+def exception_names(error: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(error).__mro__}
+
+
+def markdown(text: str = "", css_class: str = "step-message") -> pn.pane.Markdown:
+    """A Markdown pane for untrusted text: raw HTML shows as text, never as markup."""
+    return pn.pane.Markdown(
+        text,
+        renderer_options={"html": False},
+        dedent=False,
+        disable_anchors=True,
+        enable_streaming=True,
+        css_classes=[css_class],
+        sizing_mode="stretch_width",
+        margin=(0, 10),
+    )
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s"
+
+
+def label(run: Run) -> str:
+    """The run's display name, e.g. "Tool search" or "Model gpt-4o"."""
+    kind = _KIND_LABELS.get(run.kind)
+    name = run.name or {"llm": "model", "tool": "tool", "retriever": "retriever"}.get(run.kind, "step")
+    return f"{kind} {name}" if kind else name
+
+
+def default_title(run: Run) -> str:
+    """The built-in title for the run's current status."""
+    took = format_duration(run.elapsed)
+    if run.status == PENDING:
+        state = "waiting"
+    elif run.status == RUNNING:
+        state = "running…"
+    elif run.status == SUCCESS:
+        state = run.outcome or f"done in {took}"
+    elif run.error is not None and exception_names(run.error) & set(CANCELLATIONS):
+        state = f"stopped after {took}"
+    elif run.error is not None:
+        state = f"failed: {type(run.error).__name__} after {took}"
+    else:
+        state = f"stopped after {took}"
+    return f"{label(run)} · {state}"
+
+
+class StepRenderer:
+    """Turns runs into steps and run data into step content."""
+
+    def __init__(
+        self,
+        *,
+        context_exception: str,
+        title: TitleFunction | None,
+        collapsed_on_success: bool,
+        max_chars: int | None,
+        report: Callable[[Run, str, BaseException], None],
+    ):
+        self.context_exception = context_exception
+        self.title_function = title
+        self.collapsed_on_success = collapsed_on_success
+        self.max_chars = max_chars
+        self._report = report
+
+    # -- the step and its status ------------------------------------------
+
+    def create(self, run: Run) -> ChatStep:
+        return ChatStep(
+            status=run.status,
+            default_title=self.title(run),
+            collapsed_on_success=self.collapsed_on_success,
+            sizing_mode="stretch_width",
+            margin=(4, 0, 4, 8),
+        )
+
+    def title(self, run: Run) -> str:
+        """The title for the run's status: the user's title function, else ours."""
+        if self.title_function is not None:
+            try:
+                custom = self.title_function(run)
+            except Exception as error:
+                self._report(run, "title function", error)
+            else:
+                if custom is not None:
+                    return escape_html(custom)
+        return escape_html(default_title(run))
+
+    def show_status(self, run: Run) -> None:
+        """Set the step's status and its title for that status in one update."""
+        if run.step is not None:
+            run.step.param.update(status=run.status, **{f"{run.status}_title": self.title(run)})
+
+    # -- content ----------------------------------------------------------
+
+    def add(self, run: Run, text: str) -> None:
+        """Append Markdown to the run's step (already made safe by the caller)."""
+        if run.step is not None and text:
+            run.step.append(markdown(text))
+
+    def add_data(self, run: Run, value: Any, heading: str) -> None:
+        """Structured data as a JSON block, text as text, under a heading."""
+        if value is None or value == "":
+            return
+        value = redact(value)
+        is_text = isinstance(value, str)
+        shown, note = clip(value if is_text else to_json(value), self.max_chars)
+        body = escape_markdown(shown) if is_text else code_block(shown, "json")
+        self.add(run, f"**{heading}**\n\n{body}{note}")
+
+    def text(self, run: Run, section: str) -> StepText | None:
+        """The run's streamed text section (``"text"`` or ``"reasoning"``)."""
+        text = run.texts.get(section)
+        if text is None and run.step is not None:
+            step = run.step
+            css = "step-reasoning" if section == "reasoning" else "step-message"
+
+            def new_block(source: str) -> pn.pane.Markdown:
+                pane = markdown(source, css)
+                if section == "reasoning":
+                    pane.styles = {"opacity": "0.75", "font-style": "italic", "border-left": "3px solid #ccc"}
+                step.append(pane)
+                return pane
+
+            text = run.texts[section] = StepText(new_block)
+        return text
+
+    def tool_output(self, run: Run, output: Any) -> None:
+        content = getattr(output, "content", output)
+        if isinstance(content, list) and all(isinstance(part, str | dict) for part in content):
+            content = (
+                "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)
+                or content
+            )
+        self.add_data(run, content, "Output")
+
+    def llm_result(self, run: Run, response: Any) -> None:
+        """Final text (when nothing streamed), requested tool calls and usage."""
+        message, text = _first_generation(response)
+        if not run.streamed and text:
+            self.add(run, truncate(text, self.max_chars))
+        for call in getattr(message, "tool_calls", None) or []:
+            self.add_data(run, call.get("args"), f"Calls {escape_markdown(str(call.get('name')))}")
+        usage = getattr(message, "usage_metadata", None)
+        if usage:
+            self.add(
+                run,
+                f"*Tokens: {usage.get('input_tokens', 0)} in · {usage.get('output_tokens', 0)} out*",
+            )
+
+    def documents(self, run: Run, documents: Sequence[Any]) -> None:
+        if not documents:
+            self.add(run, "*No documents found.*")
+        for number, document in enumerate(documents, 1):
+            metadata = redact(getattr(document, "metadata", {}) or {})
+            source = metadata.get("source") or metadata.get("title") or f"Document {number}"
+            snippet = str(getattr(document, "page_content", document))
+            self.add(
+                run,
+                f"**{number}. {escape_markdown(str(source))}**\n\n{escape_markdown(truncate(snippet, 500))}",
+            )
+
+    def error(self, run: Run, error: BaseException) -> None:
+        """Show the error as the ``context_exception`` mode says."""
+        mode = self.context_exception
+        if mode == "ignore":
+            return
+        if mode == "verbose":
+            lines = traceback.format_exception(type(error), error, error.__traceback__)
+            shown, note = clip(redact_text("".join(lines).rstrip()), self.max_chars)
+            self.add(run, code_block(shown, "python") + note)
+        else:
+            shown, note = clip(redact_text(str(error)), self.max_chars)
+            self.add(run, f"**{type(error).__name__}**: {escape_markdown(shown)}{note}")
+
+
+def _first_generation(response: Any) -> tuple[Any, str]:
+    try:
+        generation = response.generations[0][0]
+    except (AttributeError, IndexError, TypeError):
+        return None, ""
+    message = getattr(generation, "message", None)
+    return message, (message.text if message is not None else generation.text) or ""

@@ -1,0 +1,267 @@
+"""An offline, scripted chat model that streams like a real provider.
+
+`ScriptedChatModel` drives real LangChain runnables and real LangGraph agents
+without an API key: it streams its text token by token, then its tool calls as
+JSON-argument fragments, then a last chunk with token usage, the way hosted
+providers do. Tests, examples and benchmarks all use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, PrivateAttr
+
+Response = AIMessage | str
+Script = Sequence[Response] | Callable[[list[BaseMessage]], Response]
+
+_TOKEN = re.compile(r"\s*\S+|\s+")
+
+
+def split_tokens(text: str) -> list[str]:
+    """Split text into word-sized tokens that join back to exactly ``text``."""
+    return _TOKEN.findall(text)
+
+
+class ScriptedChatModel(BaseChatModel):
+    """A chat model that answers from a script instead of a provider.
+
+    ``responses`` is either a list of replies used in order (a ``str`` or an
+    ``AIMessage`` that may carry ``tool_calls``), or a function from the
+    conversation so far to the next reply. ``token_delay`` seconds pass between
+    streamed tokens, to look like a live model in demos.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    responses: Any
+    token_delay: float = 0.0
+    model_name: str = "scripted-model"
+
+    _cursor: Iterator[int] = PrivateAttr(default_factory=itertools.count)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "scripted"
+        params["ls_model_name"] = self.model_name
+        return params
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
+        """Accept any tools: the script already says which calls to make."""
+        return self
+
+    def _next(self, messages: list[BaseMessage]) -> AIMessage:
+        if callable(self.responses):
+            reply = self.responses(messages)
+        else:
+            with self._lock:
+                index = next(self._cursor)
+            if index >= len(self.responses):
+                raise IndexError(f"ScriptedChatModel ran out of responses after {len(self.responses)}")
+            reply = self.responses[index]
+        return AIMessage(content=reply) if isinstance(reply, str) else reply
+
+    def _chunks(self, reply: AIMessage) -> Iterator[AIMessageChunk]:
+        content = reply.content
+        if isinstance(content, str):
+            for token in split_tokens(content):
+                yield AIMessageChunk(content=token)
+        else:
+            for index, block in enumerate(content):
+                kind = block.get("type", "text")
+                for token in split_tokens(block.get(kind, "")):
+                    yield AIMessageChunk(content=[{"type": kind, kind: token, "index": index}])
+        for index, call in enumerate(reply.tool_calls):
+            args = json.dumps(call["args"])
+            half = len(args) // 2
+            for n, fragment in enumerate((args[:half], args[half:])):
+                first = n == 0
+                yield AIMessageChunk(
+                    content="",
+                    tool_call_chunks=[
+                        {
+                            "name": call["name"] if first else None,
+                            "args": fragment,
+                            "id": call["id"] if first else None,
+                            "index": index,
+                        }
+                    ],
+                )
+        text = reply.text
+        yield AIMessageChunk(
+            content="",
+            usage_metadata={
+                "input_tokens": 10,
+                "output_tokens": max(len(split_tokens(text)), 1),
+                "total_tokens": 10 + max(len(split_tokens(text)), 1),
+            },
+            chunk_position="last",
+        )
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        merged = None
+        for chunk in self._chunks(self._next(messages)):
+            merged = chunk if merged is None else merged + chunk
+        message = AIMessage(**merged.model_dump(exclude={"type", "tool_call_chunks", "chunk_position"}))
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for chunk in self._chunks(self._next(messages)):
+            if self.token_delay:
+                time.sleep(self.token_delay)
+            yield ChatGenerationChunk(message=chunk)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for chunk in self._chunks(self._next(messages)):
+            await asyncio.sleep(self.token_delay)
+            yield ChatGenerationChunk(message=chunk)
+
+
+def step_tree(layout: Any) -> list[dict[str, Any]]:
+    """What a layout of steps shows, as data: for asserting on in tests.
+
+    Each step is ``{"title", "status", "collapsed", "text", "steps"}``, where
+    ``text`` joins the step's own Markdown and ``steps`` holds its child steps.
+    Buffered tokens not yet shown are not included: call ``handler.flush()``.
+    """
+    from panel.chat import ChatStep
+    from panel.layout.base import ListLike
+    from panel.pane import Markdown
+
+    found = []
+    for item in getattr(layout, "objects", []):
+        if isinstance(item, ChatStep):
+            texts = [o.object for o in item.objects if isinstance(o, Markdown)]
+            found.append(
+                {
+                    "title": item.title,
+                    "status": item.status,
+                    "collapsed": item.collapsed,
+                    "text": "\n".join(texts),
+                    "steps": step_tree(item),
+                }
+            )
+        elif isinstance(item, ListLike):
+            found.extend(step_tree(item))
+        elif isinstance(getattr(item, "object", None), ListLike):
+            found.extend(step_tree(item.object))
+    return found
+
+
+def iter_steps(tree: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every step of a `step_tree`, depth first."""
+    for step in tree:
+        yield step
+        yield from iter_steps(step["steps"])
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class served:
+    """Serve a Panel app on 127.0.0.1 in a background thread, for as long as the block runs.
+
+    ``app`` is a function returning the page's root component, called per
+    session. ``url`` is where the page is.
+
+    >>> with served(lambda: pn.Column("hi")) as url:
+    ...     page.goto(url)
+    """
+
+    def __init__(self, app: Callable[[], Any]):
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._server: Any = None
+
+    def __enter__(self) -> str:
+        import panel as pn
+
+        self._server = pn.serve(
+            {"/": self.app},
+            port=self.port,
+            address="127.0.0.1",
+            websocket_origin=[f"127.0.0.1:{self.port}"],
+            threaded=True,
+            show=False,
+            start=True,
+            verbose=False,
+        )
+        deadline = time.monotonic() + 30
+        import urllib.request
+
+        while True:
+            try:
+                urllib.request.urlopen(self.url, timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop()
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's Chromium, headless, through Playwright (which never downloads one here)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)

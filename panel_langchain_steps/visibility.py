@@ -1,0 +1,71 @@
+"""Which runs become steps: meaningful work is shown, glue is hidden.
+
+A hidden run's children are re-attached to its nearest shown ancestor, so
+hiding never loses a step below it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .runs import Run
+
+RUN_TYPES = ("chain", "tool", "llm", "retriever")
+
+#: Names of LangChain's composition runnables: plumbing, not steps.
+GLUE_NAMES = frozenset({"<lambda>", "__start__", "__end__", "ChannelWrite", "RunnableCallable"})
+GLUE_PREFIXES = ("Runnable", "ChannelWrite<", "Branch<")
+GLUE_SUFFIXES = ("OutputParser", "PromptTemplate", "Parser")
+GLUE_RUN_TYPES = frozenset({"prompt", "parser"})
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """The handler's display options, frozen for the per-event path."""
+
+    run_types: frozenset[str]
+    include_names: frozenset[str]
+    exclude_names: frozenset[str]
+    include_tags: frozenset[str]
+    exclude_tags: frozenset[str]
+    max_depth: int | None
+    show_glue: bool
+
+    def shows(self, run: Run, depth: int) -> bool:
+        """Whether ``run``, ``depth`` shown steps deep, gets a step of its own."""
+        if self.max_depth is not None and depth > self.max_depth:
+            return False
+        if run.name in self.exclude_names or not self.exclude_tags.isdisjoint(run.tags):
+            return False
+        if run.name in self.include_names or not self.include_tags.isdisjoint(run.tags):
+            return True
+        if run.kind not in self.run_types:
+            return False
+        return self.show_glue or not is_glue(run)
+
+
+def is_glue(run: Run) -> bool:
+    """Whether a run is composition plumbing rather than a step a user cares about."""
+    if run.kind != "chain":
+        return False
+    name = run.name
+    return (
+        not name
+        or run.run_type in GLUE_RUN_TYPES
+        or name in GLUE_NAMES
+        or name.startswith(GLUE_PREFIXES)
+        or name.endswith(GLUE_SUFFIXES)
+        or _is_node_internal(run)
+    )
+
+
+def _is_node_internal(run: Run) -> bool:
+    """A part of a LangGraph node's own sequence, such as a routing function.
+
+    Nodes are tagged ``graph:step:N``; the runnables a node is composed of
+    carry the node's metadata and a ``seq:step:N`` tag instead.
+    """
+    if "langgraph_node" not in run.metadata:
+        return False
+    tags = run.tags
+    return any(t.startswith("seq:step:") for t in tags) and not any(t.startswith("graph:step:") for t in tags)

@@ -1,0 +1,69 @@
+"""Shared fixtures: real Panel components attached to a real Bokeh document,
+real LangChain tools and a real LangGraph agent on the scripted model."""
+
+from __future__ import annotations
+
+import pytest
+from bokeh.document import Document
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
+from panel.io.state import state
+
+from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps.testing import ScriptedChatModel
+
+
+@pytest.fixture(autouse=True)
+def _reset_panel_state():
+    yield
+    state.reset()
+
+
+@pytest.fixture
+def document():
+    return Document()
+
+
+@pytest.fixture
+def make_handler(document):
+    """A handler whose layout is attached to a live Bokeh document."""
+
+    def make(target=None, **params):
+        handler = ChatStepCallbackHandler(target, **params)
+        view = target if target is not None else handler.layout
+        view.get_root(document)
+        return handler
+
+    return make
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+@tool
+def shout(text: str) -> str:
+    """Say it louder."""
+    return text.upper() + "!"
+
+
+def call(name: str, args: dict, id: str) -> dict:
+    return {"name": name, "args": args, "id": id, "type": "tool_call"}
+
+
+def adding_agent(final: str = "The sum is 3.", **model_params):
+    """A real agent that calls `add` once, then answers."""
+    model = ScriptedChatModel(
+        responses=[
+            AIMessage(content="Let me add.", tool_calls=[call("add", {"a": 1, "b": 2}, "c1")]),
+            final,
+        ],
+        **model_params,
+    )
+    return create_agent(model, [add])
+
+
+QUESTION = {"messages": [("user", "What is 1 + 2?")]}
