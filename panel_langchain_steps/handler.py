@@ -20,7 +20,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from panel.layout.base import ListLike
 
 from .placement import placement_for
-from .render import CANCELLATIONS, PAUSES, StepRenderer, exception_names
+from .render import CANCELLATIONS, PAUSES, StepRenderer, exception_names, final_message, text_pieces
 from .runs import FAILED, PENDING, RUNNING, SUCCESS, Run, RunTree
 from .stream import Refresher
 from .visibility import RUN_TYPES, Visibility
@@ -243,14 +243,12 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
                 if token:
                     self._write(run, "text", token)
                 return
-            for block in getattr(getattr(chunk, "message", None), "content_blocks", None) or []:
-                kind = block.get("type")
-                if kind in ("text", "reasoning") and block.get(kind):
-                    self._write(run, kind, block[kind])
+            for section, text in text_pieces(getattr(chunk, "message", token)):
+                self._write(run, section, text)
 
     @_contained
     def on_llm_end(self, response, *, run_id, parent_run_id=None, **kwargs):
-        self._end("llm", run_id, parent_run_id, lambda run: self._renderer.llm_result(run, response))
+        self._end("llm", run_id, parent_run_id, lambda run: self._show_llm_result(run, response))
 
     @_contained
     def on_llm_error(self, error, *, run_id, parent_run_id=None, **kwargs):
@@ -309,7 +307,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         parent = self._runs.parent(run)
         anchor = parent.anchor if parent is not None else None
         depth = anchor.depth + 1 if anchor is not None else 1
-        if self._visibility.shows(run, depth):
+        if self._visibility.shows(run, depth, parent.tags if parent is not None else []):
             run.shown, run.depth, run.anchor = True, depth, run
             run.step = self._renderer.create(run)
             if anchor is not None:
@@ -325,6 +323,14 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         text = self._renderer.text(run, section)
         text.write(token)
         self._refresher.mark(text)
+
+    def _show_llm_result(self, run: Run, response: Any) -> None:
+        if not run.streamed:
+            # Nothing streamed (a plain invoke): the text comes from the run's end.
+            for section, text in text_pieces(final_message(response)):
+                self._renderer.text(run, section).write(text)
+            self._refresher.show(run.texts.values())
+        self._renderer.llm_result(run, response)
 
     def _end(
         self, kind: str, run_id: UUID, parent_run_id: UUID | None, show: Callable[[Run], None] | None = None
@@ -392,6 +398,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
                     run.status = FAILED if run.error is not None else SUCCESS
                     if run.step is not None:
                         run.step.status = run.status
+                        self._renderer.show_status(run)
                 if self._runs.is_root(run):
                     self._close_root(run)
         except Exception as error:

@@ -179,10 +179,8 @@ class StepRenderer:
         self.add_data(run, content, "Output")
 
     def llm_result(self, run: Run, response: Any) -> None:
-        """Final text (when nothing streamed), requested tool calls and usage."""
-        message, text = _first_generation(response)
-        if not run.streamed and text:
-            self.add(run, truncate(text, self.max_chars))
+        """Tool calls the model asked for, and token usage."""
+        message = final_message(response)
         for call in getattr(message, "tool_calls", None) or []:
             self.add_data(run, call.get("args"), f"Calls {escape_markdown(str(call.get('name')))}")
         usage = getattr(message, "usage_metadata", None)
@@ -218,10 +216,25 @@ class StepRenderer:
             self.add(run, f"**{type(error).__name__}**: {escape_markdown(shown)}{note}")
 
 
-def _first_generation(response: Any) -> tuple[Any, str]:
+def final_message(response: Any) -> Any:
+    """The message of an ``LLMResult``'s first generation (its text for plain LLMs)."""
     try:
         generation = response.generations[0][0]
     except (AttributeError, IndexError, TypeError):
-        return None, ""
-    message = getattr(generation, "message", None)
-    return message, (message.text if message is not None else generation.text) or ""
+        return None
+    return getattr(generation, "message", None) or generation.text
+
+
+def text_pieces(message: Any) -> list[tuple[str, str]]:
+    """``(section, text)`` pieces of a message or chunk: "text" and "reasoning"."""
+    content = getattr(message, "content", message)
+    if isinstance(content, str):
+        return [("text", content)] if content else []
+    blocks = getattr(message, "content_blocks", None) or content or []
+    return [
+        (kind, block[kind])
+        for block in blocks
+        if isinstance(block, dict)
+        and (kind := block.get("type")) in ("text", "reasoning")
+        and block.get(kind)
+    ]

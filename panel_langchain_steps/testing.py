@@ -51,6 +51,8 @@ class ScriptedChatModel(BaseChatModel):
     responses: Any
     token_delay: float = 0.0
     model_name: str = "scripted-model"
+    streaming: bool = False
+    """Stream tokens even from ``invoke``, like a provider model made with ``streaming=True``."""
 
     _cursor: Iterator[int] = PrivateAttr(default_factory=itertools.count)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -169,6 +171,8 @@ def step_tree(layout: Any) -> list[dict[str, Any]]:
     from panel.layout.base import ListLike
     from panel.pane import Markdown
 
+    if isinstance(getattr(layout, "object", None), ListLike):
+        layout = layout.object  # a ChatMessage
     found = []
     for item in getattr(layout, "objects", []):
         if isinstance(item, ChatStep):
@@ -182,10 +186,8 @@ def step_tree(layout: Any) -> list[dict[str, Any]]:
                     "steps": step_tree(item),
                 }
             )
-        elif isinstance(item, ListLike):
+        elif isinstance(item, ListLike) or isinstance(getattr(item, "object", None), ListLike):
             found.extend(step_tree(item))
-        elif isinstance(getattr(item, "object", None), ListLike):
-            found.extend(step_tree(item.object))
     return found
 
 

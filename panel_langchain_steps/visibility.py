@@ -31,13 +31,19 @@ class Visibility:
     max_depth: int | None
     show_glue: bool
 
-    def shows(self, run: Run, depth: int) -> bool:
-        """Whether ``run``, ``depth`` shown steps deep, gets a step of its own."""
+    def shows(self, run: Run, depth: int, inherited_tags: list[str]) -> bool:
+        """Whether ``run``, ``depth`` shown steps deep, gets a step of its own.
+
+        Tags are inherited by child runs in LangChain, so only the run's own
+        tags (not its parent's, ``inherited_tags``) decide: tagging a run
+        hides or shows that run, not its whole subtree.
+        """
         if self.max_depth is not None and depth > self.max_depth:
             return False
-        if run.name in self.exclude_names or not self.exclude_tags.isdisjoint(run.tags):
+        own_tags = set(run.tags).difference(inherited_tags)
+        if run.name in self.exclude_names or not self.exclude_tags.isdisjoint(own_tags):
             return False
-        if run.name in self.include_names or not self.include_tags.isdisjoint(run.tags):
+        if run.name in self.include_names or not self.include_tags.isdisjoint(own_tags):
             return True
         if run.kind not in self.run_types:
             return False

@@ -1,0 +1,119 @@
+"""A real LangGraph agent on the scripted model, through every way of running it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import QUESTION, adding_agent
+
+from panel_langchain_steps.testing import iter_steps, step_tree
+
+
+def shape(tree, depth=0):
+    """Step titles without timings, indented by nesting."""
+    lines = []
+    for step in tree:
+        lines.append("  " * depth + step["title"].split(" · ")[0])
+        lines.extend(shape(step["steps"], depth + 1))
+    return lines
+
+
+EXPECTED_SHAPE = [
+    "LangGraph",
+    "  model",
+    "    Model scripted-model",
+    "  tools",
+    "    Tool add",
+    "  model",
+    "    Model scripted-model",
+]
+
+
+def check_trace(handler):
+    handler.flush()
+    tree = step_tree(handler.layout)
+    assert shape(tree) == EXPECTED_SHAPE
+    steps = list(iter_steps(tree))
+    assert {step["status"] for step in steps} == {"success"}
+    assert all(" · done in " in step["title"] for step in steps)
+    models = [step for step in steps if step["title"].startswith("Model")]
+    assert models[0]["text"].startswith("Let me add.")
+    assert '"a": 1' in models[0]["text"]  # the tool call it asked for
+    assert models[1]["text"].startswith("The sum is 3.")
+    assert models[1]["text"].count("The sum is 3.") == 1  # streamed or not, never both
+    tool = next(step for step in steps if step["title"].startswith("Tool add"))
+    assert '"b": 2' in tool["text"] and "**Output**\n\n3" in tool["text"]
+    assert handler.open_runs == 0
+    return tree
+
+
+def test_invoke(make_handler):
+    handler = make_handler()
+    result = adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    assert result["messages"][-1].content == "The sum is 3."
+    check_trace(handler)
+
+
+@pytest.mark.parametrize("mode", ["values", "updates", "messages", "custom", "debug"])
+def test_stream_modes(make_handler, mode):
+    handler = make_handler()
+    chunks = list(adding_agent().stream(QUESTION, config={"callbacks": [handler]}, stream_mode=mode))
+    if mode != "custom":
+        assert chunks
+    check_trace(handler)
+
+
+async def test_ainvoke(make_handler):
+    handler = make_handler()
+    await adding_agent().ainvoke(QUESTION, config={"callbacks": [handler]})
+    check_trace(handler)
+
+
+async def test_astream_messages(make_handler):
+    handler = make_handler()
+    tokens = [
+        chunk.content
+        async for chunk, _ in adding_agent().astream(
+            QUESTION, config={"callbacks": [handler]}, stream_mode="messages"
+        )
+        if isinstance(chunk.content, str)
+    ]
+    assert "".join(tokens).endswith("The sum is 3.")
+    check_trace(handler)
+
+
+async def test_astream_events(make_handler):
+    handler = make_handler()
+    events = [
+        event["event"]
+        async for event in adding_agent().astream_events(QUESTION, config={"callbacks": [handler]})
+    ]
+    assert "on_chat_model_stream" in events
+    check_trace(handler)
+
+
+def test_batch(make_handler):
+    handler = make_handler()
+    agents = adding_agent()
+    agents.batch([QUESTION], config={"callbacks": [handler]})
+    check_trace(handler)
+
+
+async def test_abatch(make_handler):
+    handler = make_handler()
+    await adding_agent().abatch([QUESTION], config={"callbacks": [handler]})
+    check_trace(handler)
+
+
+def test_stream_from_a_worker_thread(make_handler):
+    """Panel runs sync callbacks in a worker thread: the handler works there too."""
+    handler = make_handler()
+
+    async def main():
+        await asyncio.to_thread(
+            lambda: list(adding_agent().stream(QUESTION, {"callbacks": [handler]}, stream_mode="messages"))
+        )
+
+    asyncio.run(main())
+    check_trace(handler)

@@ -1,0 +1,123 @@
+"""What a step shows: inputs, outputs, model text, reasoning, tool calls, usage, documents, titles."""
+
+from __future__ import annotations
+
+import logging
+
+from conftest import QUESTION, adding_agent, shout
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.messages import AIMessage
+from langchain_core.retrievers import BaseRetriever
+from panel.pane import Markdown
+
+from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, step_tree
+
+
+class Library(BaseRetriever):
+    """A real retriever over a few documents."""
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun):
+        return [
+            Document(page_content="Panel is a dashboarding library.", metadata={"source": "panel.md"}),
+            Document(page_content="LangChain composes runnables.", metadata={"source": "langchain.md"}),
+        ]
+
+
+def only_step(handler):
+    handler.flush()
+    (step,) = step_tree(handler.layout)
+    return step
+
+
+def test_tool_with_text_input(make_handler):
+    handler = make_handler()
+    assert shout.invoke("hello", config={"callbacks": [handler]}) == "HELLO!"
+    step = only_step(handler)
+    assert step["title"].startswith("Tool shout · done in")
+    assert step["text"] == "**Input**\n\nhello\n**Output**\n\nHELLO\\!"
+
+
+def test_tool_with_structured_input(make_handler):
+    handler = make_handler()
+    shout.invoke({"text": "hi"}, config={"callbacks": [handler]})
+    assert '```json\n{\n  "text": "hi"\n}\n```' in only_step(handler)["text"]
+
+
+def test_retriever_documents(make_handler):
+    handler = make_handler()
+    Library().invoke("what is panel?", config={"callbacks": [handler]})
+    step = only_step(handler)
+    assert step["title"].startswith("Retriever Library · done")
+    assert "**Query**\n\nwhat is panel?" in step["text"]
+    assert "**1. panel\\.md**\n\nPanel is a dashboarding library\\." in step["text"]
+    assert "**2. langchain\\.md**" in step["text"]
+
+
+def test_streamed_text_is_shown_once(make_handler):
+    handler = make_handler()
+    model = ScriptedChatModel(responses=["Hello *there*, friend."])
+    assert "".join(chunk.content for chunk in model.stream("hi", config={"callbacks": [handler]}))
+    step = only_step(handler)
+    assert step["text"].count("Hello *there*, friend.") == 1
+
+
+def test_invoked_text_comes_from_the_end(make_handler):
+    handler = make_handler()
+    ScriptedChatModel(responses=["Hello there."]).invoke("hi", config={"callbacks": [handler]})
+    step = only_step(handler)
+    assert step["text"].startswith("Hello there.")
+    assert "*Tokens: 10 in · 2 out*" in step["text"]
+
+
+def test_reasoning_is_set_apart(make_handler):
+    content = [
+        {"type": "reasoning", "reasoning": "First, think."},
+        {"type": "text", "text": "Then answer."},
+    ]
+    for run in ("stream", "invoke"):
+        handler = make_handler()
+        model = ScriptedChatModel(responses=[AIMessage(content=content)])
+        if run == "stream":
+            list(model.stream("hi", config={"callbacks": [handler]}))
+        else:
+            model.invoke("hi", config={"callbacks": [handler]})
+        handler.flush()
+        (step,) = handler.layout.objects
+        panes = [pane for pane in step.objects if isinstance(pane, Markdown)]
+        assert "step-reasoning" in panes[0].css_classes and panes[0].object == "First, think."
+        assert "step-message" in panes[1].css_classes and panes[1].object == "Then answer."
+
+
+def test_tool_calls_the_model_asked_for(make_handler):
+    handler = make_handler()
+    adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
+    first_model = next(s for s in iter_steps(step_tree(handler.layout)) if s["title"].startswith("Model"))
+    assert '**Calls add**\n\n```json\n{\n  "a": 1,\n  "b": 2\n}\n```' in first_model["text"]
+
+
+def test_title_function(make_handler):
+    def title(run):
+        if run.kind == "tool":
+            return f"<i>{run.name}</i> is {run.status}"
+        return None
+
+    handler = make_handler(title=title)
+    shout.invoke("hi", config={"callbacks": [handler]})
+    step = only_step(handler)
+    assert step["title"] == "&lt;i&gt;shout&lt;/i&gt; is success"  # shown as text, not markup
+
+
+def test_failing_title_function_is_contained(make_handler, caplog):
+    def title(run):
+        raise RuntimeError("broken title")
+
+    handler = make_handler(title=title)
+    with caplog.at_level(logging.WARNING, "panel_langchain_steps"):
+        assert shout.invoke("hi", config={"callbacks": [handler]}) == "HI!"
+        shout.invoke("again", config={"callbacks": [handler]})
+    step = step_tree(handler.layout)[0]
+    assert step["title"].startswith("Tool shout · done in")  # the built-in title instead
+    warnings = [r for r in caplog.records if "broken title" in r.getMessage()]
+    assert len(warnings) == 1 and "'shout'" in warnings[0].getMessage()

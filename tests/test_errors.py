@@ -1,0 +1,153 @@
+"""Failures, cancellations and pauses: every step ends, and the caller gets its exception."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from conftest import QUESTION, call
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import interrupt
+
+from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, step_tree
+
+FAILURE = ValueError("the <b>database</b> is down")
+
+
+@tool
+def lookup(key: str) -> str:
+    """Look something up."""
+    raise FAILURE
+
+
+@tool
+def slow(seconds: float) -> str:
+    """Wait a while."""
+    time.sleep(seconds)
+    return "waited"
+
+
+@tool
+async def aslow(seconds: float) -> str:
+    """Wait a while, asynchronously."""
+    await asyncio.sleep(seconds)
+    return "waited"
+
+
+@tool
+def approve(action: str) -> str:
+    """Ask a human first."""
+    answer = interrupt({"action": action})
+    return f"human said {answer}"
+
+
+def agent_calling(tool_, args, checkpointer=None):
+    model = ScriptedChatModel(
+        responses=[AIMessage(content="", tool_calls=[call(tool_.name, args, "c1")]), "All done."]
+    )
+    return create_agent(model, [tool_], checkpointer=checkpointer)
+
+
+def steps_of(handler):
+    handler.flush()
+    return {step["title"].split(" · ")[0]: step for step in iter_steps(step_tree(handler.layout))}
+
+
+@pytest.mark.parametrize("mode", ["raise", "summary", "verbose", "ignore"])
+def test_error_modes(make_handler, mode):
+    handler = make_handler(context_exception=mode)
+    with pytest.raises(ValueError) as raised:
+        agent_calling(lookup, {"key": "x"}).invoke(QUESTION, config={"callbacks": [handler]})
+    assert raised.value is FAILURE  # the caller gets the run's own exception, unchanged
+
+    steps = steps_of(handler)
+    for name in ("LangGraph", "tools", "Tool lookup"):
+        assert steps[name]["status"] == "failed"
+        assert "failed: ValueError after" in steps[name]["title"]
+    assert steps["model"]["status"] == "success"
+    text = steps["Tool lookup"]["text"]
+    if mode in ("raise", "summary"):
+        assert "**ValueError**: the \\<b\\>database\\</b\\> is down" in text
+        assert "Traceback" not in text
+    elif mode == "verbose":
+        assert "Traceback (most recent call last)" in text and "raise FAILURE" in text
+    else:
+        assert "ValueError" not in text
+    # The error is shown once, where it happened, not again by every ancestor.
+    assert steps["tools"]["text"] == steps["LangGraph"]["text"] == ""
+
+
+def test_handled_tool_error_fails_only_the_tool(make_handler):
+    handler = make_handler()
+    from langchain_core.tools import ToolException
+
+    @tool
+    def flaky(key: str) -> str:
+        """Sometimes fails."""
+        raise ToolException("flaky failed")
+
+    flaky.handle_tool_error = True
+    agent_calling(flaky, {"key": "x"}).invoke(QUESTION, config={"callbacks": [handler]})
+    steps = steps_of(handler)
+    assert steps["Tool flaky"]["status"] == "success"  # LangChain turned it into an output
+    assert "flaky failed" in steps["Tool flaky"]["text"]
+    assert steps["LangGraph"]["status"] == "success"
+
+
+async def test_cancelled_run_is_stopped(make_handler):
+    handler = make_handler()
+    task = asyncio.create_task(
+        agent_calling(aslow, {"seconds": 30}).ainvoke(QUESTION, config={"callbacks": [handler]})
+    )
+    while "Tool aslow" not in steps_of(handler):
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    steps = steps_of(handler)
+    for name in ("LangGraph", "tools", "Tool aslow"):
+        assert steps[name]["status"] == "failed"
+        assert "stopped after" in steps[name]["title"]
+        assert "CancelledError" not in steps[name]["text"]
+    assert handler.open_runs == 0
+
+
+def test_keyboard_interrupt_is_stopped(make_handler):
+    @tool
+    def interrupted(x: int) -> int:
+        """Gets interrupted."""
+        raise KeyboardInterrupt
+
+    handler = make_handler()
+    with pytest.raises(KeyboardInterrupt):
+        agent_calling(interrupted, {"x": 1}).invoke(QUESTION, config={"callbacks": [handler]})
+    steps = steps_of(handler)
+    assert steps["Tool interrupted"]["status"] == "failed"
+    assert "stopped" in steps["Tool interrupted"]["title"]
+    assert all(step["status"] in ("success", "failed") for step in steps.values())
+
+
+def test_consumer_that_stops_iterating(make_handler):
+    handler = make_handler()
+    model = ScriptedChatModel(responses=["one two three four five six seven eight"])
+    stream = model.stream("hi", config={"callbacks": [handler]})
+    next(stream)
+    stream.close()  # GeneratorExit inside the run
+    (step,) = step_tree(handler.layout)
+    assert step["status"] == "failed" and "stopped" in step["title"]
+    assert handler.open_runs == 0
+
+
+def test_interrupt_is_a_pause_not_a_failure(make_handler):
+    handler = make_handler()
+    agent = agent_calling(approve, {"action": "delete"}, checkpointer=InMemorySaver())
+    result = agent.invoke(QUESTION, config={"callbacks": [handler], "configurable": {"thread_id": "t"}})
+    assert "__interrupt__" in result
+    steps = steps_of(handler)
+    assert all(step["status"] == "success" for step in steps.values())
+    assert steps["Tool approve"]["title"].endswith("paused, waiting for input")
+    assert "GraphInterrupt" not in steps["Tool approve"]["text"]

@@ -1,0 +1,161 @@
+"""Targets, option validation, and choosing which runs are shown."""
+
+from __future__ import annotations
+
+import panel as pn
+import pytest
+from conftest import QUESTION, adding_agent, shout
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableLambda
+from panel.chat import ChatFeed, ChatInterface, ChatMessage, ChatStep
+
+from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps.testing import ScriptedChatModel, step_tree
+
+
+def names(tree, depth=0):
+    out = []
+    for step in tree:
+        out.append("  " * depth + step["title"].split(" · ")[0])
+        out.extend(names(step["steps"], depth + 1))
+    return out
+
+
+def trace(make_handler, runnable, inputs, **params):
+    handler = make_handler(**params)
+    runnable.invoke(inputs, config={"callbacks": [handler]})
+    return names(step_tree(handler.layout))
+
+
+# -- validation -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"context_exception": "loud"}, ["context_exception", "summary", "verbose"]),
+        ({"run_types": ["chain", "agent"]}, ["run_types", "agent"]),
+        ({"max_depth": 0}, ["max_depth"]),
+        ({"flush_interval": 0}, ["flush_interval"]),
+        ({"max_chars": 5}, ["max_chars"]),
+        ({"exclude_names": "tools"}, ["exclude_names"]),
+        ({"title": "not callable"}, ["title"]),
+    ],
+)
+def test_invalid_options_name_the_option(params, words):
+    with pytest.raises(ValueError) as raised:
+        ChatStepCallbackHandler(**params)
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_unknown_option():
+    with pytest.raises(TypeError, match="flush_intervall"):
+        ChatStepCallbackHandler(flush_intervall=1)
+
+
+@pytest.mark.parametrize("target", [42, "feed", pn.pane.Markdown("x"), [ChatStep()]])
+def test_wrong_target_type(target):
+    with pytest.raises(TypeError, match="ChatFeed or ChatInterface, a ChatMessage, a list-like"):
+        ChatStepCallbackHandler(target)
+
+
+# -- targets -----------------------------------------------------------------
+
+
+def test_no_target_makes_a_layout(make_handler):
+    handler = make_handler()
+    assert isinstance(handler.layout, pn.Column)
+    assert handler.__panel__() is handler.layout
+    shout.invoke("hi", config={"callbacks": [handler]})
+    assert len(handler.layout) == 1
+
+
+def test_column_target(make_handler):
+    column = pn.Column("Trace:")
+    handler = make_handler(column)
+    shout.invoke("hi", config={"callbacks": [handler]})
+    assert column.objects[0].object == "Trace:" and isinstance(column.objects[1], ChatStep)
+
+
+def test_message_target_keeps_its_content(make_handler):
+    message = ChatMessage("Working on it", user="Assistant")
+    handler = make_handler(message)
+    shout.invoke("hi", config={"callbacks": [handler]})
+    first, step = message.object.objects
+    assert first.object == "Working on it" and isinstance(step, ChatStep)
+
+
+@pytest.mark.parametrize("feed_type", [ChatFeed, ChatInterface])
+def test_feed_target_one_message_per_run(make_handler, feed_type):
+    feed = feed_type()
+    handler = make_handler(feed, user="Agent")
+    shout.invoke("one", config={"callbacks": [handler]})
+    adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    messages = feed.objects
+    assert len(messages) == 2 and {m.user for m in messages} == {"Agent"}
+    assert names(step_tree(messages[0])) == ["Tool shout"]
+    assert names(step_tree(messages[1]))[0] == "LangGraph"
+
+
+# -- what is shown -------------------------------------------------------------
+
+
+def lcel_chain():
+    prompt = ChatPromptTemplate.from_messages([("user", "{question}")])
+    return prompt | ScriptedChatModel(responses=["Paris."] * 3) | StrOutputParser()
+
+
+def test_glue_is_hidden(make_handler):
+    assert trace(make_handler, lcel_chain(), {"question": "Capital?"}) == ["Model scripted-model"]
+
+
+def test_show_glue(make_handler):
+    shown = trace(make_handler, lcel_chain(), {"question": "Capital?"}, show_glue=True)
+    assert shown == [
+        "RunnableSequence",
+        "  ChatPromptTemplate",
+        "  Model scripted-model",
+        "  StrOutputParser",
+    ]
+
+
+def test_named_chains_are_shown(make_handler):
+    chain = RunnableLambda(lambda x: x).with_config(run_name="Clean up") | shout
+    assert trace(make_handler, chain, "hi") == ["Clean up", "Tool shout"]
+
+
+def test_hidden_tag_hides_a_run_but_not_its_children(make_handler):
+    inner = RunnableLambda(lambda x: shout.invoke(x)).with_config(
+        run_name="Hidden wrapper", tags=["langsmith:hidden"]
+    )
+    outer = RunnableLambda(lambda x: inner.invoke(x)).with_config(run_name="Outer")
+    assert trace(make_handler, outer, "hi") == ["Outer", "  Tool shout"]
+
+
+def test_exclude_names_reattaches_children(make_handler):
+    shown = trace(make_handler, adding_agent(), QUESTION, exclude_names=["model", "tools"])
+    assert shown == [
+        "LangGraph",
+        "  Model scripted-model",
+        "  Tool add",
+        "  Model scripted-model",
+    ]
+
+
+def test_run_types(make_handler):
+    assert trace(make_handler, adding_agent(), QUESTION, run_types=["tool"]) == ["Tool add"]
+
+
+def test_max_depth(make_handler):
+    shown = trace(make_handler, adding_agent(), QUESTION, max_depth=2)
+    assert shown == ["LangGraph", "  model", "  tools", "  model"]
+
+
+def test_include_names_and_tags(make_handler):
+    chain = RunnableLambda(lambda x: x).with_config(tags=["audit"]) | RunnableLambda(lambda x: x)
+    assert trace(make_handler, chain, "x") == []
+    assert trace(make_handler, chain, "x", include_tags=["audit"]) == ["RunnableLambda"]
+    assert trace(make_handler, chain, "x", include_names=["RunnableSequence"]) == ["RunnableSequence"]
+    assert trace(make_handler, adding_agent(), QUESTION, exclude_tags=["graph:step:2"])[3] == "  Tool add"
