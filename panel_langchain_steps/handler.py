@@ -17,17 +17,27 @@ from uuid import UUID
 
 import param
 from langchain_core.callbacks import BaseCallbackHandler
+from panel.chat import ChatFeed
 from panel.layout.base import ListLike
 
-from .placement import placement_for
+from .approval import ApprovalPrompt
+from .placement import Reply, placement_for
 from .render import CANCELLATIONS, PAUSES, StepRenderer, exception_names, final_message, text_pieces
-from .runs import FAILED, PENDING, RUNNING, SUCCESS, Run, RunTree
-from .stream import Refresher
+from .runs import FAILED, PENDING, RUNNING, SUCCESS, BoundedSet, Run, RunTree
+from .stream import Refresher, StepText
 from .visibility import RUN_TYPES, Visibility
 
 log = logging.getLogger("panel_langchain_steps")
 
 _LOGGED_LIMIT = 256
+
+
+class StopRun(BaseException):
+    """Raised into a run the user stopped, at its next callback event.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``), so neither LangChain's
+    callback dispatch nor a tool's error handling turns it into a result.
+    """
 
 
 def _contained(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -165,13 +175,30 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         With a chat feed target, the avatar of the step messages.""",
     )
 
+    answer_in_reply = param.Boolean(
+        default=True,
+        doc="""
+        With a chat feed target, show the turn's final answer (the text of the
+        model call that ended it without calling tools) as the reply's own
+        text below the steps card. False: keep all text in the steps.""",
+    )
+
+    resume = param.Callable(
+        default=None,
+        doc="""
+        A function ``resume(value)`` (sync or async) that resumes a paused
+        LangGraph run, e.g. ``agent.invoke(Command(resume=value), config)``.
+        When set, a step paused at ``interrupt()`` shows Approve and Reject
+        buttons; a click calls it with the value to resume with.""",
+    )
+
     # Called on the event loop's thread in async runs, in order, instead of in
     # an executor: each callback is short and must keep token order.
     run_inline = True
 
     def __init__(self, target: Any = None, **params: Any):
         super().__init__(**params)
-        self._placement = placement_for(target, self.user, self.avatar)
+        self._placement = placement_for(target, self.user, self.avatar, self.answer_in_reply)
         self.layout: ListLike = self._placement.layout
         self._runs = RunTree()
         self._visibility = Visibility(
@@ -192,6 +219,10 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         )
         self._refresher = Refresher(self.flush_interval, self._placement.documents, self._runs.lock)
         self._logged: set[tuple[str, str]] = set()
+        self._halted = BoundedSet()
+        if isinstance(target, ChatFeed):
+            # The stop button cancels the feed's callback: stop the runs too.
+            target.param.watch(self._feed_state_changed, "_callback_state")
 
     def __panel__(self) -> ListLike:
         return self.layout
@@ -200,6 +231,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
 
     @_contained
     def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, **kwargs):
+        self._check_halted(run_id, parent_run_id)
         self._start("chain", run_id, parent_run_id, serialized, kwargs)
 
     @_contained
@@ -212,6 +244,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
 
     @_contained
     def on_tool_start(self, serialized, input_str, *, run_id, parent_run_id=None, inputs=None, **kwargs):
+        self._check_halted(run_id, parent_run_id)
         run = self._start("tool", run_id, parent_run_id, serialized, kwargs)
         if run is not None:
             self._renderer.add_data(run, inputs if inputs is not None else input_str, "Input")
@@ -226,14 +259,25 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
 
     @_contained
     def on_chat_model_start(self, serialized, messages, *, run_id, parent_run_id=None, **kwargs):
+        self._check_halted(run_id, parent_run_id)
         self._start("llm", run_id, parent_run_id, serialized, kwargs)
 
     @_contained
     def on_llm_start(self, serialized, prompts, *, run_id, parent_run_id=None, **kwargs):
+        self._check_halted(run_id, parent_run_id)
         self._start("llm", run_id, parent_run_id, serialized, kwargs)
 
     @_contained
     def on_llm_new_token(self, token, *, chunk=None, run_id, parent_run_id=None, **kwargs):
+        self._check_halted(run_id, parent_run_id)
+        run = self._runs.get(run_id)
+        text = run.texts.get("text") if run is not None and isinstance(token, str) else None
+        if text is not None:
+            # The hot path, without the lock: the token only joins the section's buffer.
+            if token:
+                text.write(token)
+                self._refresher.mark(text)
+            return
         with self._runs.lock:
             run = self._touch("llm", run_id, parent_run_id)
             if run is None or run.anchor is not run:
@@ -256,6 +300,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
 
     @_contained
     def on_retriever_start(self, serialized, query, *, run_id, parent_run_id=None, **kwargs):
+        self._check_halted(run_id, parent_run_id)
         run = self._start("retriever", run_id, parent_run_id, serialized, kwargs)
         if run is not None:
             self._renderer.add_data(run, query, "Query")
@@ -320,16 +365,50 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         return run
 
     def _write(self, run: Run, section: str, token: str) -> None:
-        text = self._renderer.text(run, section)
-        text.write(token)
-        self._refresher.mark(text)
+        text = run.texts.get(section) or self._new_text(run, section)
+        if text is not None:
+            text.write(token)
+            self._refresher.mark(text)
+
+    def _new_text(self, run: Run, section: str) -> StepText | None:
+        """A text section for the run: the reply's answer area when the run may be the answer."""
+        reply = self._placement.answer(run.root_id) if section == "text" else None
+        if reply is None or not self._may_answer(run):
+            return self._renderer.text(run, section)
+        if reply.owner is not None and reply.owner is not run:
+            self._evict(reply)
+        reply.owner = run
+        return self._renderer.text(run, section, into=reply.answer)
+
+    def _may_answer(self, run: Run) -> bool:
+        """Whether a model run speaks for the whole turn (not inside a tool or a subgraph)."""
+        if run.kind != "llm" or "nostream" in run.tags:
+            return False
+        if "|" in str(run.metadata.get("langgraph_checkpoint_ns", "")):
+            return False
+        return all(ancestor.kind == "chain" for ancestor in self._runs.ancestors(run))
+
+    def _evict(self, reply: Reply) -> None:
+        """Move the answer's text back into its model step: it was not the final answer."""
+        owner, reply.owner = reply.owner, None
+        text = owner.texts.pop("text", None)
+        if text is None:
+            return
+        self._refresher.show([text])
+        reply.answer.objects = [pane for pane in reply.answer.objects if pane not in text.blocks]
+        if owner.step is not None:
+            owner.step.extend(text.blocks)
 
     def _show_llm_result(self, run: Run, response: Any) -> None:
+        message = final_message(response)
         if not run.streamed:
             # Nothing streamed (a plain invoke): the text comes from the run's end.
-            for section, text in text_pieces(final_message(response)):
-                self._renderer.text(run, section).write(text)
+            for section, text in text_pieces(message):
+                self._write(run, section, text)
             self._refresher.show(run.texts.values())
+        reply = self._placement.answer(run.root_id)
+        if reply is not None and reply.owner is run and getattr(message, "tool_calls", None):
+            self._evict(reply)
         self._renderer.llm_result(run, response)
 
     def _end(
@@ -354,6 +433,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
             pause = next((PAUSES[name] for name in PAUSES if name in names), None)
             if pause is not None:
                 run.outcome = pause
+                if "GraphInterrupt" in names:
+                    self._pause(run, error)
                 self._finish(run, SUCCESS)
                 return
             run.error = error
@@ -363,9 +444,26 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
                     ancestor.child_error = error
             self._finish(run, FAILED)
 
+    def _pause(self, run: Run, interrupt: BaseException) -> None:
+        """A run paused at ``interrupt()``: offer the decision where it happened."""
+        root = self._runs.get(run.root_id)
+        if root is not None:
+            root.paused = True
+        if run.child_error is interrupt:
+            return
+        for ancestor in self._runs.ancestors(run):
+            ancestor.child_error = interrupt
+        if self.resume is not None and run.anchor is not None and run.anchor.step is not None:
+            for request in interrupt.args[0] if interrupt.args else ():
+                prompt = ApprovalPrompt(request=getattr(request, "value", request), resume=self.resume)
+                run.anchor.step.param.update(collapsed=False, collapsed_on_success=False)
+                run.anchor.step.append(prompt)
+
     def _finish(self, run: Run, status: str) -> None:
         run.ended_at = time.monotonic()
         run.status = status
+        if run.paused and status == SUCCESS:
+            run.outcome = PAUSES["GraphInterrupt"]
         self._renderer.show_status(run)
         if self._runs.is_root(run):
             self._close_root(run)
@@ -379,6 +477,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
             if root.status == FAILED:
                 run.error = root.error
             self._renderer.show_status(run)
+        self._placement.finish(root.id, root.elapsed, paused=root.paused)
         self._runs.release(root.id)
         self._placement.release(root.id)
 
@@ -413,6 +512,40 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         if len(self._logged) < _LOGGED_LIMIT:
             self._logged.add(key)
         log.warning("panel-langchain-steps: %s failed for run %r: %r", where, name, error, exc_info=error)
+
+    # -- stopping ------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop every open run now.
+
+        Its steps show that they were stopped at once, and a run still going
+        (a sync run in a worker thread, which cancelling a task cannot reach)
+        is halted with `StopRun` at its next callback event.
+        """
+        stopped = StopRun("stopped by the user")
+        with self._runs.lock:
+            for run in self._runs.all_runs():
+                self._halted.add(run.id)
+                if run.ended:
+                    continue
+                self._refresher.show(run.texts.values())
+                run.error = stopped
+                run.ended_at = time.monotonic()
+                run.status = FAILED
+                self._renderer.show_status(run)
+            for run in self._runs.all_runs():
+                if self._runs.is_root(run):
+                    self._close_root(run)
+
+    def _check_halted(self, run_id: UUID, parent_run_id: UUID | None) -> None:
+        """Raise `StopRun` into a run that was stopped (or started below a stopped run)."""
+        if run_id in self._halted or (parent_run_id is not None and parent_run_id in self._halted):
+            self._halted.add(run_id)
+            raise StopRun("stopped by the user")
+
+    def _feed_state_changed(self, event: param.parameterized.Event) -> None:
+        if getattr(event.new, "value", event.new) == "stopped":
+            self.stop()
 
     # -- public --------------------------------------------------------------
 

@@ -29,6 +29,13 @@ class Placement:
     def attach(self, root_id: UUID, step: ChatStep) -> None:
         self.layout.append(step)
 
+    def answer(self, root_id: UUID) -> Reply | None:
+        """The reply whose answer area a root run's final text goes to, if any."""
+        return None
+
+    def finish(self, root_id: UUID, seconds: float, paused: bool) -> None:
+        """The root run ended (``paused`` at a LangGraph interrupt)."""
+
     def release(self, root_id: UUID) -> None:
         """The root run ended: forget anything kept for it."""
 
@@ -50,40 +57,94 @@ class MessagePlacement(Placement):
         return documents_of(self.message)
 
 
-class FeedPlacement(Placement):
-    """Gives each root run a message of its own in a chat feed."""
+class Reply:
+    """One turn's reply in a chat feed: a card of steps, then the answer.
 
-    def __init__(self, feed: ChatFeed, user: str | None, avatar: Any):
+    The card is collapsed once the turn is done; the answer (the text of the
+    model call that ended the turn) streams below it as the reply's own text.
+    """
+
+    def __init__(self) -> None:
+        self.steps = pn.Card(
+            title="Steps",
+            collapsed=False,
+            sizing_mode="stretch_width",
+            margin=(0, 0, 5, 0),
+            css_classes=["chat-steps"],
+        )
+        self.answer = pn.Column(sizing_mode="stretch_width", margin=0, css_classes=["reply-answer"])
+        self.layout = pn.Column(self.steps, self.answer, sizing_mode="stretch_width", margin=0)
+        #: The run whose text is the answer now (its blocks sit in ``answer``).
+        self.owner: Any = None
+
+    def finish(self, seconds: float, paused: bool) -> None:
+        count = len(self.steps.objects)
+        noun = "step" if count == 1 else "steps"
+        if paused:
+            self.steps.title = f"Steps · {count} {noun} · paused, waiting for input"
+        else:
+            self.steps.param.update(title=f"Steps · {count} {noun} in {seconds:.1f} s", collapsed=True)
+
+
+class FeedPlacement(Placement):
+    """Gives each turn (root run) a reply message of its own in a chat feed.
+
+    A run that starts after a turn paused (a LangGraph interrupt, resumed)
+    continues in the paused turn's reply.
+    """
+
+    def __init__(self, feed: ChatFeed, user: str | None, avatar: Any, answer_in_reply: bool):
         super().__init__(feed)
         self.feed = feed
         self.user = user
         self.avatar = avatar
-        self._messages: dict[UUID, ListLike] = {}
+        self.answer_in_reply = answer_in_reply
+        self._replies: dict[UUID, Reply] = {}
+        self._paused: Reply | None = None
+
+    def reply(self, root_id: UUID) -> Reply:
+        reply = self._replies.get(root_id)
+        if reply is None:
+            reply, self._paused = self._paused, None
+            if reply is None:
+                reply = Reply()
+                self.feed.send(
+                    reply.layout,
+                    user=self.user or self.feed.callback_user,
+                    avatar=self.avatar,
+                    respond=False,
+                    trigger_post_hook=False,
+                )
+            else:
+                reply.steps.collapsed = False
+            self._replies[root_id] = reply
+        return reply
 
     def attach(self, root_id: UUID, step: ChatStep) -> None:
-        steps = self._messages.get(root_id)
-        if steps is not None:
-            steps.append(step)
-            return
-        steps = self._messages[root_id] = pn.Column(step, sizing_mode="stretch_width", margin=0)
-        self.feed.send(
-            steps,
-            user=self.user or self.feed.callback_user,
-            avatar=self.avatar,
-            respond=False,
-            trigger_post_hook=False,
-        )
+        self.reply(root_id).steps.append(step)
+
+    def answer(self, root_id: UUID) -> Reply | None:
+        return self.reply(root_id) if self.answer_in_reply else None
+
+    def finish(self, root_id: UUID, seconds: float, paused: bool) -> None:
+        reply = self._replies.get(root_id)
+        if reply is not None:
+            reply.finish(seconds, paused)
+            if paused:
+                self._paused = reply
 
     def release(self, root_id: UUID) -> None:
-        self._messages.pop(root_id, None)
+        self._replies.pop(root_id, None)
 
 
-def placement_for(target: Any, user: str | None = None, avatar: Any = None) -> Placement:
+def placement_for(
+    target: Any, user: str | None = None, avatar: Any = None, answer_in_reply: bool = True
+) -> Placement:
     """The placement for a handler's ``target``; a `TypeError` for anything else."""
     if target is None:
         return Placement(pn.Column(sizing_mode="stretch_width"))
     if isinstance(target, ChatFeed):
-        return FeedPlacement(target, user, avatar)
+        return FeedPlacement(target, user, avatar, answer_in_reply)
     if isinstance(target, ChatMessage):
         return MessagePlacement(target)
     if isinstance(target, ListLike):

@@ -29,6 +29,22 @@ TERMINAL = frozenset({SUCCESS, FAILED})
 ENDED_MEMORY = 4096
 
 
+class BoundedSet:
+    """A set that forgets its oldest members beyond ``limit``."""
+
+    def __init__(self, limit: int = ENDED_MEMORY):
+        self._items: OrderedDict[UUID, None] = OrderedDict()
+        self._limit = limit
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def add(self, item: UUID) -> None:
+        self._items[item] = None
+        if len(self._items) > self._limit:
+            self._items.popitem(last=False)
+
+
 @dataclass(eq=False)
 class Run:
     """What the handler knows about one LangChain run.
@@ -52,8 +68,10 @@ class Run:
     error: BaseException | None = None
     #: The exception a descendant already showed, so ancestors don't repeat it.
     child_error: BaseException | None = None
-    #: How the run ended without error: "", "paused" (interrupt) or "handed off".
+    #: How the run ended without error: "" or a LangGraph pause or hand-off.
     outcome: str = ""
+    #: A root run one of whose descendants paused at a LangGraph interrupt.
+    paused: bool = False
     root_id: UUID | None = None
     shown: bool = False
     depth: int = 0
@@ -81,7 +99,7 @@ class RunTree:
         self.lock = threading.RLock()
         self._runs: dict[UUID, Run] = {}
         self._by_root: dict[UUID, list[Run]] = {}
-        self._ended: OrderedDict[UUID, None] = OrderedDict()
+        self._ended = BoundedSet()
 
     def __len__(self) -> int:
         return len(self._runs)
@@ -123,13 +141,8 @@ class RunTree:
         runs = self._by_root.pop(root_id, [])
         for run in runs:
             self._runs.pop(run.id, None)
-            self._remember_ended(run.id)
+            self._ended.add(run.id)
         return runs
 
     def all_runs(self) -> list[Run]:
         return list(self._runs.values())
-
-    def _remember_ended(self, run_id: UUID) -> None:
-        self._ended[run_id] = None
-        if len(self._ended) > ENDED_MEMORY:
-            self._ended.popitem(last=False)

@@ -191,6 +191,14 @@ def step_tree(layout: Any) -> list[dict[str, Any]]:
     return found
 
 
+def answer_text(message: Any) -> str:
+    """The answer a reply message shows below its steps (a feed target's reply)."""
+    from panel.pane import Markdown
+
+    (answer,) = (item for item in message.object.objects if "reply-answer" in item.css_classes)
+    return "".join(pane.object for pane in answer.objects if isinstance(pane, Markdown))
+
+
 def iter_steps(tree: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Every step of a `step_tree`, depth first."""
     for step in tree:

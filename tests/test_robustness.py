@@ -18,7 +18,7 @@ from langchain_core.tools import tool
 from panel.chat import ChatFeed, ChatStep
 
 from panel_langchain_steps import ChatStepCallbackHandler
-from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, step_tree
+from panel_langchain_steps.testing import ScriptedChatModel, answer_text, iter_steps, step_tree
 
 
 def numbered_text(tag: str, count: int = 60) -> str:
@@ -77,7 +77,7 @@ async def test_concurrent_ainvoke_into_one_feed(make_handler):
     await asyncio.gather(*(one(i) for i in range(16)))
     handler.flush()
     assert len(feed.objects) == 16
-    shown = sorted(step_tree(message)[0]["text"].split("\n*Tokens")[0] for message in feed.objects)
+    shown = sorted(answer_text(message) for message in feed.objects)
     assert shown == sorted(numbered_text(f"ask{i}") for i in range(16))
     assert handler.open_runs == 0
 
@@ -238,5 +238,5 @@ def test_bookkeeping_is_freed_when_roots_end(make_handler):
     for _ in range(5):
         adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
     assert handler.open_runs == 0
-    assert not handler._runs._by_root and not handler._placement._messages
+    assert not handler._runs._by_root and not handler._placement._replies
     assert len(feed.objects) == 5

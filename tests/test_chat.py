@@ -1,0 +1,212 @@
+"""ChatInterface turns: steps card and answer per reply, the stop button, tool approval."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+from conftest import QUESTION, adding_agent, call
+from langchain.agents import create_agent
+from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+from panel.chat import ChatInterface
+
+from panel_langchain_steps.approval import resume_value
+from panel_langchain_steps.testing import ScriptedChatModel, answer_text, iter_steps, step_tree
+
+
+def steps_card(message):
+    return message.object.objects[0]
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+def test_one_turn_one_reply(make_handler, streamed):
+    chat = ChatInterface()
+    handler = make_handler(chat)
+    agent = adding_agent(streaming=streamed)
+    agent.invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
+    (reply,) = chat.objects
+    assert answer_text(reply) == "The sum is 3."
+    card = steps_card(reply)
+    assert card.collapsed and card.title.startswith("Steps · 1 step in ")
+    models = [s for s in iter_steps(step_tree(reply)) if s["title"].startswith("Model")]
+    assert models[0]["text"].startswith("Let me add.")  # it called tools: not the answer
+    assert "The sum is 3." not in models[1]["text"]  # the answer is the reply's text
+
+
+def test_answer_can_stay_in_steps(make_handler):
+    chat = ChatInterface()
+    handler = make_handler(chat, answer_in_reply=False)
+    adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    (reply,) = chat.objects
+    assert answer_text(reply) == ""
+    models = [s for s in iter_steps(step_tree(reply)) if s["title"].startswith("Model")]
+    assert models[1]["text"].startswith("The sum is 3.")
+
+
+# -- stop --------------------------------------------------------------------------
+
+RAN: list[str] = []
+
+
+@tool
+def slow_search(query: str) -> str:
+    """Search slowly."""
+    RAN.append(f"search {query}")
+    time.sleep(1.0)
+    return "found it"
+
+
+@tool
+def summarize(text: str) -> str:
+    """Summarize."""
+    RAN.append("summarize")
+    return "summary"
+
+
+def two_tool_agent():
+    model = ScriptedChatModel(
+        responses=[
+            AIMessage(content="Searching.", tool_calls=[call("slow_search", {"query": "x"}, "c1")]),
+            AIMessage(content="Summarizing.", tool_calls=[call("summarize", {"text": "y"}, "c2")]),
+            "Done.",
+        ]
+    )
+    return create_agent(model, [slow_search, summarize])
+
+
+async def test_stop_button_halts_a_sync_run(make_handler):
+    RAN.clear()
+    agent = two_tool_agent()
+    finished = threading.Event()
+
+    def respond(contents, user, instance):
+        try:
+            agent.invoke({"messages": [("user", contents)]}, config={"callbacks": [handler]})
+        finally:
+            finished.set()
+
+    chat = ChatInterface(callback=respond)
+    handler = make_handler(chat)
+    chat.send("go")
+    while not RAN:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    chat.stop()  # what the stop button does
+    for _ in range(100):  # the steps show it within a second
+        if handler.open_runs == 0:
+            break
+        await asyncio.sleep(0.01)
+    reply = chat.objects[-1]
+    statuses = {s["title"].split(" · ")[0]: s for s in iter_steps(step_tree(reply))}
+    assert statuses["Tool slow_search"]["status"] == "failed"
+    assert "stopped after" in statuses["Tool slow_search"]["title"]
+    assert all(s["status"] in ("success", "failed") for s in statuses.values())
+    await asyncio.to_thread(finished.wait, 5)
+    assert RAN == ["search x"]  # the thread halted before the next tool
+    assert not chat.disabled
+    assert handler.open_runs == 0
+
+
+async def test_stop_cancels_an_async_run(make_handler):
+    RAN.clear()
+    agent = two_tool_agent()
+
+    async def respond(contents, user, instance):
+        await agent.ainvoke({"messages": [("user", contents)]}, config={"callbacks": [handler]})
+
+    chat = ChatInterface(callback=respond)
+    handler = make_handler(chat)
+    chat.send("go")
+    while not RAN:
+        await asyncio.sleep(0.01)
+    chat.stop()
+    await asyncio.sleep(1.5)
+    steps = list(iter_steps(step_tree(chat.objects[-1])))
+    assert steps and all(s["status"] in ("success", "failed") for s in steps)
+    assert RAN == ["search x"]
+    assert handler.open_runs == 0
+
+
+# -- tool approval ----------------------------------------------------------------------
+
+
+@tool
+def delete_file(path: str) -> str:
+    """Delete a file."""
+    RAN.append(f"delete {path}")
+    return f"deleted {path}"
+
+
+def approval_agent():
+    model = ScriptedChatModel(
+        responses=lambda messages: (
+            AIMessage(content="Deleting.", tool_calls=[call("delete_file", {"path": "/tmp/x"}, "d1")])
+            if messages[-1].type == "human"
+            else f"Result: {messages[-1].content}"
+        )
+    )
+    return create_agent(
+        model,
+        [delete_file],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"delete_file": True})],
+        checkpointer=InMemorySaver(),
+    )
+
+
+@pytest.mark.parametrize("approve", [True, False])
+def test_tool_approval(make_handler, approve):
+    RAN.clear()
+    agent = approval_agent()
+    chat = ChatInterface()
+
+    def resume(value):
+        agent.invoke(Command(resume=value), config)
+
+    handler = make_handler(chat, resume=resume)
+    config = {"callbacks": [handler], "configurable": {"thread_id": "t1"}}
+    agent.invoke(QUESTION, config)
+    (reply,) = chat.objects
+    assert "paused, waiting for input" in steps_card(reply).title
+    (prompt,) = approval_prompts(reply.object)
+    request = prompt.objects[0].object
+    assert "delete\\_file" in request and "/tmp/x" in request
+    assert RAN == []
+
+    approve_button, reject_button = prompt.objects[1]
+    (approve_button if approve else reject_button).clicks += 1  # a click, as the browser sends it
+    handler.flush()
+
+    assert len(chat.objects) == 1  # the trace continued in the same reply
+    assert approve_button.disabled and reject_button.disabled
+    assert prompt.objects[2].object == ("✅ **Approved**" if approve else "❌ **Rejected**")
+    assert steps_card(reply).collapsed
+    if approve:
+        assert RAN == ["delete /tmp/x"]
+        assert answer_text(reply) == "Result: deleted /tmp/x"
+    else:
+        assert RAN == []
+        assert "The user rejected this call." in answer_text(reply)
+
+
+def approval_prompts(layout):
+    """The approval prompts anywhere in a layout (a Viewer is shown as its panel)."""
+    for obj in getattr(layout, "objects", []):
+        if "approval" in obj.css_classes:
+            yield obj
+        else:
+            yield from approval_prompts(obj)
+
+
+def test_approval_prompt_resume_values():
+    request = {"action_requests": [{"name": "a", "args": {}}, {"name": "b", "args": {}}]}
+    assert resume_value(request, True) == {"decisions": [{"type": "approve"}, {"type": "approve"}]}
+    rejected = resume_value(request, False)["decisions"]
+    assert [d["type"] for d in rejected] == ["reject", "reject"]
+    assert resume_value("Proceed?", True) is True and resume_value("Proceed?", False) is False
