@@ -13,17 +13,17 @@ from typing import Any
 
 import panel as pn
 from panel.chat import ChatStep
+from panel.layout.base import ListLike
 
 from .runs import PENDING, RUNNING, SUCCESS, Run
 from .safety import (
-    clip,
-    code_block,
-    escape_html,
-    escape_markdown,
+    SafeMarkdown,
+    code_text,
+    inline_text,
+    plain_text,
     redact,
-    redact_text,
+    title_text,
     to_json,
-    truncate,
 )
 from .stream import StepText
 
@@ -34,6 +34,9 @@ CANCELLATIONS = ("CancelledError", "KeyboardInterrupt", "GeneratorExit", "StopRu
 #: LangGraph's pauses and hand-offs (subclasses of ``GraphBubbleUp``).
 PAUSES = {"GraphInterrupt": "paused, waiting for input", "ParentCommand": "handed off"}
 
+#: Longest document text shown (``max_chars`` when that is lower).
+DOCUMENT_CHARS = 500
+
 _KIND_LABELS = {"tool": "Tool", "llm": "Model", "retriever": "Retriever"}
 
 
@@ -42,12 +45,10 @@ def exception_names(error: BaseException) -> set[str]:
 
 
 def markdown(text: str = "", css_class: str = "step-message") -> pn.pane.Markdown:
-    """A Markdown pane for untrusted text: raw HTML shows as text, never as markup."""
-    return pn.pane.Markdown(
+    """A Markdown pane for untrusted text: it formats, but no markup in it is live."""
+    return SafeMarkdown(
         text,
-        renderer_options={"html": False},
         dedent=False,
-        disable_anchors=True,
         enable_streaming=True,
         css_classes=[css_class],
         sizing_mode="stretch_width",
@@ -127,8 +128,8 @@ class StepRenderer:
                 self._report(run, "title function", error)
             else:
                 if custom is not None:
-                    return escape_html(custom)
-        return escape_html(default_title(run))
+                    return title_text(str(custom))
+        return title_text(default_title(run))
 
     def show_status(self, run: Run) -> None:
         """Set the step's status and its title for that status in one update."""
@@ -146,17 +147,20 @@ class StepRenderer:
         """Structured data as a JSON block, text as text, under a heading."""
         if value is None or value == "":
             return
-        value = redact(value)
-        is_text = isinstance(value, str)
-        shown, note = clip(value if is_text else to_json(value), self.max_chars)
-        body = escape_markdown(shown) if is_text else code_block(shown, "json")
-        self.add(run, f"**{heading}**\n\n{body}{note}")
+        if isinstance(value, str):
+            body = plain_text(value, self.max_chars)
+        else:
+            body = code_text(to_json(redact(value)), self.max_chars, "json")
+        self.add(run, f"**{heading}**\n\n{body}")
 
-    def text(self, run: Run, section: str) -> StepText | None:
-        """The run's streamed text section (``"text"`` or ``"reasoning"``)."""
+    def text(self, run: Run, section: str, into: ListLike | None = None) -> StepText | None:
+        """The run's streamed text section (``"text"`` or ``"reasoning"``).
+
+        Its blocks go into the run's step, or into ``into`` (a reply's answer).
+        """
         text = run.texts.get(section)
-        if text is None and run.step is not None:
-            step = run.step
+        step = into if into is not None else run.step
+        if text is None and step is not None:
             css = "step-reasoning" if section == "reasoning" else "step-message"
 
             def new_block(source: str) -> pn.pane.Markdown:
@@ -182,7 +186,7 @@ class StepRenderer:
         """Tool calls the model asked for, and token usage."""
         message = final_message(response)
         for call in getattr(message, "tool_calls", None) or []:
-            self.add_data(run, call.get("args"), f"Calls {escape_markdown(str(call.get('name')))}")
+            self.add_data(run, call.get("args"), f"Calls {inline_text(str(call.get('name')))}")
         usage = getattr(message, "usage_metadata", None)
         if usage:
             self.add(
@@ -197,10 +201,8 @@ class StepRenderer:
             metadata = redact(getattr(document, "metadata", {}) or {})
             source = metadata.get("source") or metadata.get("title") or f"Document {number}"
             snippet = str(getattr(document, "page_content", document))
-            self.add(
-                run,
-                f"**{number}. {escape_markdown(str(source))}**\n\n{escape_markdown(truncate(snippet, 500))}",
-            )
+            limit = min(DOCUMENT_CHARS, self.max_chars or DOCUMENT_CHARS)
+            self.add(run, f"**{number}. {inline_text(str(source))}**\n\n{plain_text(snippet, limit)}")
 
     def error(self, run: Run, error: BaseException) -> None:
         """Show the error as the ``context_exception`` mode says."""
@@ -209,11 +211,10 @@ class StepRenderer:
             return
         if mode == "verbose":
             lines = traceback.format_exception(type(error), error, error.__traceback__)
-            shown, note = clip(redact_text("".join(lines).rstrip()), self.max_chars)
-            self.add(run, code_block(shown, "python") + note)
+            self.add(run, code_text("".join(lines).rstrip(), self.max_chars, "python"))
         else:
-            shown, note = clip(redact_text(str(error)), self.max_chars)
-            self.add(run, f"**{type(error).__name__}**: {escape_markdown(shown)}{note}")
+            name = inline_text(type(error).__name__)
+            self.add(run, f"**{name}**: {plain_text(str(error), self.max_chars)}")
 
 
 def final_message(response: Any) -> Any:
