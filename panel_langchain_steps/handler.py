@@ -352,17 +352,22 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         parent = self._runs.parent(run)
         anchor = parent.anchor if parent is not None else None
         depth = anchor.depth + 1 if anchor is not None else 1
+        run.anchor = anchor
         if self._visibility.shows(run, depth, parent.tags if parent is not None else []):
-            run.shown, run.depth, run.anchor = True, depth, run
-            run.step = self._renderer.create(run)
-            if anchor is not None:
-                anchor.step.append(run.step)
-            else:
-                self._placement.attach(run.root_id, run.step)
+            self._show(run, depth)
         else:
-            run.anchor = anchor
             run.depth = depth - 1
         return run
+
+    def _show(self, run: Run, depth: int) -> None:
+        """Give the run a step, inside its nearest shown ancestor's (``run.anchor``) step."""
+        anchor = run.anchor
+        run.shown, run.depth, run.anchor = True, depth, run
+        run.step = self._renderer.create(run)
+        if anchor is not None:
+            anchor.step.append(run.step)
+        else:
+            self._placement.attach(run.root_id, run.step)
 
     def _write(self, run: Run, section: str, token: str) -> None:
         text = run.texts.get(section) or self._new_text(run, section)
@@ -438,10 +443,15 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
                 self._finish(run, SUCCESS)
                 return
             run.error = error
-            if run.shown and run.child_error is not error and not names & set(CANCELLATIONS):
-                self._renderer.error(run, error)
-                for ancestor in self._runs.ancestors(run):
-                    ancestor.child_error = error
+            if run.child_error is not error and not names & set(CANCELLATIONS):
+                if run.anchor is None:
+                    # A hidden root (a glue chain) failed and no step said why:
+                    # give it a step so the error is not lost.
+                    self._show(run, run.depth + 1)
+                if run.shown:
+                    self._renderer.error(run, error)
+                    for ancestor in self._runs.ancestors(run):
+                        ancestor.child_error = error
             self._finish(run, FAILED)
 
     def _pause(self, run: Run, interrupt: BaseException) -> None:

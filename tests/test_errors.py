@@ -151,3 +151,18 @@ def test_interrupt_is_a_pause_not_a_failure(make_handler):
     assert all(step["status"] == "success" for step in steps.values())
     assert steps["Tool approve"]["title"].endswith("paused, waiting for input")
     assert "GraphInterrupt" not in steps["Tool approve"]["text"]
+
+
+def test_failure_in_hidden_glue_still_shows(make_handler):
+    from langchain_core.output_parsers import JsonOutputParser
+
+    handler = make_handler()
+    chain = ScriptedChatModel(responses=["not json"]) | JsonOutputParser()
+    with pytest.raises(Exception, match="Invalid json output"):
+        chain.invoke("hi", config={"callbacks": [handler]})
+    steps = steps_of(handler)
+    assert steps["Model scripted-model"]["status"] == "success"
+    # The parser and its sequence are glue, but the failure gets a step that says what failed.
+    failed = [step for step in steps.values() if step["status"] == "failed"]
+    assert len(failed) == 1 and "OutputParserException" in failed[0]["title"]
+    assert "Invalid json output" in failed[0]["text"]
