@@ -78,12 +78,17 @@ class Reply:
         self.owner: Any = None
 
     def finish(self, seconds: float, paused: bool) -> None:
-        count = len(self.steps.objects)
+        count = _count_steps(self.steps)
         noun = "step" if count == 1 else "steps"
         if paused:
             self.steps.title = f"Steps · {count} {noun} · paused, waiting for input"
         else:
             self.steps.param.update(title=f"Steps · {count} {noun} in {seconds:.1f} s", collapsed=True)
+
+
+def _count_steps(layout: ListLike) -> int:
+    steps = [obj for obj in layout.objects if isinstance(obj, ChatStep)]
+    return len(steps) + sum(_count_steps(step) for step in steps)
 
 
 class FeedPlacement(Placement):

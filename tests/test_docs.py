@@ -1,0 +1,44 @@
+"""The README's quick start runs as written, and every option is documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps.testing import answer_text, iter_steps, step_tree
+
+ROOT = Path(__file__).parent.parent
+
+
+def python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), re.S)
+
+
+def test_readme_quick_start_runs(document):
+    namespace: dict = {}
+    exec(compile(python_blocks(ROOT / "README.md")[0], "README.md", "exec"), namespace)
+    chat, handler = namespace["chat"], namespace["handler"]
+    chat.get_root(document)
+    namespace["respond"]("What is 1 + 2?", "User", chat)
+    (reply,) = chat.objects
+    assert answer_text(reply) == "1 + 2 = 3."
+    steps = list(iter_steps(step_tree(reply)))
+    assert [s["title"].split(" · ")[0] for s in steps] == ["LangGraph", "model", "Model scripted-model"]
+    assert all(s["status"] == "success" for s in steps)
+    assert handler.open_runs == 0
+
+
+def test_every_option_is_documented():
+    options = (ROOT / "docs" / "options.md").read_text()
+    names = [name for name in ChatStepCallbackHandler.param if name != "name"]
+    assert names
+    missing = [name for name in names if f"`{name}`" not in options]
+    assert not missing, f"docs/options.md does not document {missing}"
+
+
+def test_docs_links_resolve():
+    for page in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:
+        for target in re.findall(r"\]\(([^)#]+?)\)", page.read_text()):
+            if not target.startswith(("http://", "https://")):
+                assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
