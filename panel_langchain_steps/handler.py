@@ -198,26 +198,11 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
 
     def __init__(self, target: Any = None, **params: Any):
         super().__init__(**params)
-        self._placement = placement_for(target, self.user, self.avatar, self.answer_in_reply)
+        self._placement = placement_for(target)
         self.layout: ListLike = self._placement.layout
         self._runs = RunTree()
-        self._visibility = Visibility(
-            run_types=frozenset(self.run_types),
-            include_names=frozenset(self.include_names),
-            exclude_names=frozenset(self.exclude_names),
-            include_tags=frozenset(self.include_tags),
-            exclude_tags=frozenset(self.exclude_tags),
-            max_depth=self.max_depth,
-            show_glue=self.show_glue,
-        )
-        self._renderer = StepRenderer(
-            context_exception=self.context_exception,
-            title=self.title,
-            collapsed_on_success=self.collapsed_on_success,
-            max_chars=self.max_chars,
-            report=self._report,
-        )
         self._refresher = Refresher(self.flush_interval, self._placement.documents, self._runs.lock)
+        self._configure()
         self._logged: set[tuple[str, str]] = set()
         self._halted = BoundedSet()
         if isinstance(target, ChatFeed):
@@ -226,6 +211,48 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
 
     def __panel__(self) -> ListLike:
         return self.layout
+
+    @param.depends(
+        "context_exception",
+        "run_types",
+        "include_names",
+        "exclude_names",
+        "include_tags",
+        "exclude_tags",
+        "max_depth",
+        "show_glue",
+        "title",
+        "collapsed_on_success",
+        "max_chars",
+        "flush_interval",
+        "user",
+        "avatar",
+        "answer_in_reply",
+        watch=True,
+    )
+    def _configure(self) -> None:
+        """Freeze the options for the per-event path; runs after any option changes."""
+        with self._runs.lock:
+            self._visibility = Visibility(
+                run_types=frozenset(self.run_types),
+                include_names=frozenset(self.include_names),
+                exclude_names=frozenset(self.exclude_names),
+                include_tags=frozenset(self.include_tags),
+                exclude_tags=frozenset(self.exclude_tags),
+                max_depth=self.max_depth,
+                show_glue=self.show_glue,
+            )
+            self._renderer = StepRenderer(
+                context_exception=self.context_exception,
+                title=self.title,
+                collapsed_on_success=self.collapsed_on_success,
+                max_chars=self.max_chars,
+                report=self._report,
+            )
+            self._refresher.interval = self.flush_interval
+            self._placement.configure(
+                user=self.user, avatar=self.avatar, answer_in_reply=self.answer_in_reply
+            )
 
     # -- LangChain callbacks ------------------------------------------------
 

@@ -26,6 +26,9 @@ class Placement:
     def __init__(self, layout: ListLike):
         self.layout = layout
 
+    def configure(self, **options: Any) -> None:
+        """Take the handler's feed options (``user``, ``avatar``, ``answer_in_reply``)."""
+
     def attach(self, root_id: UUID, step: ChatStep) -> None:
         self.layout.append(step)
 
@@ -98,14 +101,17 @@ class FeedPlacement(Placement):
     continues in the paused turn's reply.
     """
 
-    def __init__(self, feed: ChatFeed, user: str | None, avatar: Any, answer_in_reply: bool):
+    def __init__(self, feed: ChatFeed):
         super().__init__(feed)
         self.feed = feed
-        self.user = user
-        self.avatar = avatar
-        self.answer_in_reply = answer_in_reply
+        self.user: str | None = None
+        self.avatar: Any = None
+        self.answer_in_reply = True
         self._replies: dict[UUID, Reply] = {}
         self._paused: Reply | None = None
+
+    def configure(self, user: str | None, avatar: Any, answer_in_reply: bool) -> None:
+        self.user, self.avatar, self.answer_in_reply = user, avatar, answer_in_reply
 
     def reply(self, root_id: UUID) -> Reply:
         reply = self._replies.get(root_id)
@@ -142,14 +148,12 @@ class FeedPlacement(Placement):
         self._replies.pop(root_id, None)
 
 
-def placement_for(
-    target: Any, user: str | None = None, avatar: Any = None, answer_in_reply: bool = True
-) -> Placement:
+def placement_for(target: Any) -> Placement:
     """The placement for a handler's ``target``; a `TypeError` for anything else."""
     if target is None:
         return Placement(pn.Column(sizing_mode="stretch_width"))
     if isinstance(target, ChatFeed):
-        return FeedPlacement(target, user, avatar, answer_in_reply)
+        return FeedPlacement(target)
     if isinstance(target, ChatMessage):
         return MessagePlacement(target)
     if isinstance(target, ListLike):

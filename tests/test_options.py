@@ -159,3 +159,15 @@ def test_include_names_and_tags(make_handler):
     assert trace(make_handler, chain, "x", include_tags=["audit"]) == ["RunnableLambda"]
     assert trace(make_handler, chain, "x", include_names=["RunnableSequence"]) == ["RunnableSequence"]
     assert trace(make_handler, adding_agent(), QUESTION, exclude_tags=["graph:step:2"])[3] == "  Tool add"
+
+
+def test_options_can_change_later(make_handler):
+    handler = make_handler()
+    handler.run_types = ["llm"]
+    handler.context_exception = "ignore"
+    handler.flush_interval = 0.5
+    assert handler._refresher.interval == 0.5
+    adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    assert names(step_tree(handler.layout)) == ["Model scripted-model"] * 2
+    with pytest.raises(ValueError, match="context_exception"):
+        handler.context_exception = "loud"
