@@ -199,6 +199,15 @@ def answer_text(message: Any) -> str:
     return "".join(pane.object for pane in answer.objects if isinstance(pane, Markdown))
 
 
+def outline(tree: list[dict[str, Any]], depth: int = 0) -> list[str]:
+    """A `step_tree` as lines of step names (titles without their status), indented by nesting."""
+    lines = []
+    for step in tree:
+        lines.append("  " * depth + step["title"].split(" · ")[0])
+        lines.extend(outline(step["steps"], depth + 1))
+    return lines
+
+
 def iter_steps(tree: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Every step of a `step_tree`, depth first."""
     for step in tree:

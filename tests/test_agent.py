@@ -7,17 +7,7 @@ import asyncio
 import pytest
 from conftest import QUESTION, adding_agent
 
-from panel_langchain_steps.testing import iter_steps, step_tree
-
-
-def shape(tree, depth=0):
-    """Step titles without timings, indented by nesting."""
-    lines = []
-    for step in tree:
-        lines.append("  " * depth + step["title"].split(" · ")[0])
-        lines.extend(shape(step["steps"], depth + 1))
-    return lines
-
+from panel_langchain_steps.testing import iter_steps, outline, step_tree
 
 EXPECTED_SHAPE = [
     "LangGraph",
@@ -33,7 +23,7 @@ EXPECTED_SHAPE = [
 def check_trace(handler):
     handler.flush()
     tree = step_tree(handler.layout)
-    assert shape(tree) == EXPECTED_SHAPE
+    assert outline(tree) == EXPECTED_SHAPE
     steps = list(iter_steps(tree))
     assert {step["status"] for step in steps} == {"success"}
     assert all(" · done in " in step["title"] for step in steps)

@@ -11,21 +11,13 @@ from langchain_core.runnables import RunnableLambda
 from panel.chat import ChatFeed, ChatInterface, ChatMessage, ChatStep
 
 from panel_langchain_steps import ChatStepCallbackHandler
-from panel_langchain_steps.testing import ScriptedChatModel, step_tree
-
-
-def names(tree, depth=0):
-    out = []
-    for step in tree:
-        out.append("  " * depth + step["title"].split(" · ")[0])
-        out.extend(names(step["steps"], depth + 1))
-    return out
+from panel_langchain_steps.testing import ScriptedChatModel, outline, step_tree
 
 
 def trace(make_handler, runnable, inputs, **params):
     handler = make_handler(**params)
     runnable.invoke(inputs, config={"callbacks": [handler]})
-    return names(step_tree(handler.layout))
+    return outline(step_tree(handler.layout))
 
 
 # -- validation -------------------------------------------------------------
@@ -95,8 +87,8 @@ def test_feed_target_one_message_per_run(make_handler, feed_type):
     adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
     messages = feed.objects
     assert len(messages) == 2 and {m.user for m in messages} == {"Agent"}
-    assert names(step_tree(messages[0])) == ["Tool shout"]
-    assert names(step_tree(messages[1]))[0] == "LangGraph"
+    assert outline(step_tree(messages[0])) == ["Tool shout"]
+    assert outline(step_tree(messages[1]))[0] == "LangGraph"
 
 
 # -- what is shown -------------------------------------------------------------
@@ -168,6 +160,6 @@ def test_options_can_change_later(make_handler):
     handler.flush_interval = 0.5
     assert handler._refresher.interval == 0.5
     adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
-    assert names(step_tree(handler.layout)) == ["Model scripted-model"] * 2
+    assert outline(step_tree(handler.layout)) == ["Model scripted-model"] * 2
     with pytest.raises(ValueError, match="context_exception"):
         handler.context_exception = "loud"
