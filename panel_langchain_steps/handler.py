@@ -1,23 +1,28 @@
 """Event intake: the LangChain callback handler that turns runs into steps.
 
-Every callback goes through `_contained`, so a fault in the handler (or in a
-user's title function) is logged once and never reaches the user's run. Each
-event is applied under the run tree's lock; tokens only land in a buffer that
-the `Refresher` shows at a bounded rate.
+Every callback goes through `_intake`: a stopped run is halted there, and a
+fault in the handler (or in a user's title function) is logged once and never
+reaches the user's run. Each event is applied under the run tree's lock, at
+once or, when the steps are on a served page, on that page's event loop (the
+only place Bokeh models may change). Tokens only land in a buffer that the
+`Refresher` shows at a bounded rate.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 import param
+from bokeh.document import Document
 from langchain_core.callbacks import BaseCallbackHandler
 from panel.chat import ChatFeed
+from panel.io.state import set_curdoc, state
 from panel.layout.base import ListLike
 
 from .approval import ApprovalPrompt
@@ -40,16 +45,15 @@ class StopRun(BaseException):
     """
 
 
-def _contained(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a callback so that nothing it raises reaches LangChain."""
+def _intake(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Take a LangChain callback in: halt it if stopped, apply it (now or on the page's loop), contained."""
+    halts = method.__name__.endswith(("_start", "_new_token"))
 
     @functools.wraps(method)
-    def wrapper(self: ChatStepCallbackHandler, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as error:
-            self._contain(method.__name__, kwargs.get("run_id"), error)
-            return None
+    def wrapper(self: ChatStepCallbackHandler, *args: Any, **kwargs: Any) -> None:
+        if halts:
+            self._check_halted(kwargs.get("run_id"), kwargs.get("parent_run_id"))
+        self._take(method, args, kwargs)
 
     return wrapper
 
@@ -141,7 +145,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
     collapsed_on_success = param.Boolean(
         default=True,
         doc="""
-        Collapse a step when its run succeeds.""",
+        Collapse a tool, model or retriever step when its run succeeds
+        (chain steps stay open: their content is their child steps).""",
     )
 
     flush_interval = param.Number(
@@ -205,6 +210,10 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         self._configure()
         self._logged: set[tuple[str, str]] = set()
         self._halted = BoundedSet()
+        self._queue: list[tuple[Callable[..., Any], tuple, dict]] = []
+        self._queue_lock = threading.Lock()
+        self._queued = 0
+        self._drain_due = False
         if isinstance(target, ChatFeed):
             # The stop button cancels the feed's callback: stop the runs too.
             target.param.watch(self._feed_state_changed, "_callback_state")
@@ -248,6 +257,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
                 collapsed_on_success=self.collapsed_on_success,
                 max_chars=self.max_chars,
                 report=self._report,
+                append=self._refresher.append,
             )
             self._refresher.interval = self.flush_interval
             self._placement.configure(
@@ -256,55 +266,42 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
 
     # -- LangChain callbacks ------------------------------------------------
 
-    @_contained
+    @_intake
     def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, **kwargs):
-        self._check_halted(run_id, parent_run_id)
         self._start("chain", run_id, parent_run_id, serialized, kwargs)
 
-    @_contained
+    @_intake
     def on_chain_end(self, outputs, *, run_id, parent_run_id=None, **kwargs):
         self._end("chain", run_id, parent_run_id)
 
-    @_contained
+    @_intake
     def on_chain_error(self, error, *, run_id, parent_run_id=None, **kwargs):
         self._fail("chain", run_id, parent_run_id, error)
 
-    @_contained
+    @_intake
     def on_tool_start(self, serialized, input_str, *, run_id, parent_run_id=None, inputs=None, **kwargs):
-        self._check_halted(run_id, parent_run_id)
         run = self._start("tool", run_id, parent_run_id, serialized, kwargs)
         if run is not None:
             self._renderer.add_data(run, inputs if inputs is not None else input_str, "Input")
 
-    @_contained
+    @_intake
     def on_tool_end(self, output, *, run_id, parent_run_id=None, **kwargs):
         self._end("tool", run_id, parent_run_id, lambda run: self._renderer.tool_output(run, output))
 
-    @_contained
+    @_intake
     def on_tool_error(self, error, *, run_id, parent_run_id=None, **kwargs):
         self._fail("tool", run_id, parent_run_id, error)
 
-    @_contained
+    @_intake
     def on_chat_model_start(self, serialized, messages, *, run_id, parent_run_id=None, **kwargs):
-        self._check_halted(run_id, parent_run_id)
         self._start("llm", run_id, parent_run_id, serialized, kwargs)
 
-    @_contained
+    @_intake
     def on_llm_start(self, serialized, prompts, *, run_id, parent_run_id=None, **kwargs):
-        self._check_halted(run_id, parent_run_id)
         self._start("llm", run_id, parent_run_id, serialized, kwargs)
 
-    @_contained
+    @_intake
     def on_llm_new_token(self, token, *, chunk=None, run_id, parent_run_id=None, **kwargs):
-        self._check_halted(run_id, parent_run_id)
-        run = self._runs.get(run_id)
-        text = run.texts.get("text") if run is not None and isinstance(token, str) else None
-        if text is not None:
-            # The hot path, without the lock: the token only joins the section's buffer.
-            if token:
-                text.write(token)
-                self._refresher.mark(text)
-            return
         with self._runs.lock:
             run = self._touch("llm", run_id, parent_run_id)
             if run is None or run.anchor is not run:
@@ -317,28 +314,95 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
             for section, text in text_pieces(getattr(chunk, "message", token)):
                 self._write(run, section, text)
 
-    @_contained
+    @_intake
     def on_llm_end(self, response, *, run_id, parent_run_id=None, **kwargs):
         self._end("llm", run_id, parent_run_id, lambda run: self._show_llm_result(run, response))
 
-    @_contained
+    @_intake
     def on_llm_error(self, error, *, run_id, parent_run_id=None, **kwargs):
         self._fail("llm", run_id, parent_run_id, error)
 
-    @_contained
+    @_intake
     def on_retriever_start(self, serialized, query, *, run_id, parent_run_id=None, **kwargs):
-        self._check_halted(run_id, parent_run_id)
         run = self._start("retriever", run_id, parent_run_id, serialized, kwargs)
         if run is not None:
             self._renderer.add_data(run, query, "Query")
 
-    @_contained
+    @_intake
     def on_retriever_end(self, documents, *, run_id, parent_run_id=None, **kwargs):
         self._end("retriever", run_id, parent_run_id, lambda run: self._renderer.documents(run, documents))
 
-    @_contained
+    @_intake
     def on_retriever_error(self, error, *, run_id, parent_run_id=None, **kwargs):
         self._fail("retriever", run_id, parent_run_id, error)
+
+    # -- intake --------------------------------------------------------------
+
+    def _take(self, method: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+        """Apply an event now, or queue it for the page's event loop.
+
+        When the steps are on a served page, Bokeh models may only be changed
+        on the server's loop: events are queued, in order, and applied there
+        in one batch per tick. A token for a section that already exists is
+        the exception: it only joins a buffer, so it is taken at once, from
+        any thread, as long as no earlier event is still queued.
+        """
+        if method is _TOKEN and not self._queued and self._buffer_token(kwargs, args):
+            return
+        document = self._served_document()
+        if document is None:
+            self._apply(method, args, kwargs)
+            return
+        with self._queue_lock:
+            self._queue.append((method, args, kwargs))
+            self._queued += 1
+            if self._drain_due:
+                return
+            self._drain_due = True
+        document.add_next_tick_callback(self._drain_on_loop)
+
+    def _buffer_token(self, kwargs: dict, args: tuple) -> bool:
+        token = args[0] if args else kwargs.get("token")
+        run = self._runs.get(kwargs.get("run_id"))
+        text = run.texts.get("text") if run is not None and isinstance(token, str) else None
+        if text is None:
+            return False
+        if token:
+            text.write(token)
+            self._refresher.mark(text)
+        return True
+
+    def _apply(self, method: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except Exception as error:
+            self._contain(method.__name__, kwargs.get("run_id"), error)
+
+    def _served_document(self) -> Document | None:
+        return next((doc for doc in self._placement.documents() if doc.session_context), None)
+
+    async def _drain_on_loop(self) -> None:
+        # A coroutine, so Bokeh runs it on the loop itself (not in an executor).
+        self._drain()
+
+    def _drain(self) -> None:
+        """Apply every queued event, in order, as one document update.
+
+        As the served session's document, so that new components load their
+        resources from the server, not a CDN.
+        """
+        document = self._served_document()
+        with self._runs.lock, set_curdoc(document or state.curdoc), self._refresher.batch():
+            while True:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                    if not batch:
+                        self._drain_due = False
+                        return
+                for method, args, kwargs in batch:
+                    self._apply(method, args, kwargs)
+                    with self._queue_lock:
+                        self._queued -= 1
 
     # -- run lifecycle -------------------------------------------------------
 
@@ -392,7 +456,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         run.shown, run.depth, run.anchor = True, depth, run
         run.step = self._renderer.create(run)
         if anchor is not None:
-            anchor.step.append(run.step)
+            self._refresher.append(anchor.step, run.step)
         else:
             self._placement.attach(run.root_id, run.step)
 
@@ -427,6 +491,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         if text is None:
             return
         self._refresher.show([text])
+        self._refresher.refresh()  # the blocks are all in place before they move
         reply.answer.objects = [pane for pane in reply.answer.objects if pane not in text.blocks]
         if owner.step is not None:
             owner.step.extend(text.blocks)
@@ -494,7 +559,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
             for request in interrupt.args[0] if interrupt.args else ():
                 prompt = ApprovalPrompt(request=getattr(request, "value", request), resume=self.resume)
                 run.anchor.step.param.update(collapsed=False, collapsed_on_success=False)
-                run.anchor.step.append(prompt)
+                self._refresher.append(run.anchor.step, prompt)
 
     def _finish(self, run: Run, status: str) -> None:
         run.ended_at = time.monotonic()
@@ -514,6 +579,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
             if root.status == FAILED:
                 run.error = root.error
             self._renderer.show_status(run)
+        self._refresher.refresh()
         self._placement.finish(root.id, root.elapsed, paused=root.paused)
         self._runs.release(root.id)
         self._placement.release(root.id)
@@ -560,6 +626,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         is halted with `StopRun` at its next callback event.
         """
         stopped = StopRun("stopped by the user")
+        self._drain()
         with self._runs.lock:
             for run in self._runs.all_runs():
                 self._halted.add(run.id)
@@ -587,10 +654,12 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
     # -- public --------------------------------------------------------------
 
     def flush(self) -> None:
-        """Show all buffered tokens now."""
+        """Apply queued events and show all buffered tokens now."""
+        self._drain()
         with self._runs.lock:
             for run in self._runs.all_runs():
                 self._refresher.show(run.texts.values())
+            self._refresher.refresh()
 
     @property
     def open_runs(self) -> int:
@@ -609,3 +678,6 @@ def _run_name(kind: str, serialized: Any, kwargs: dict, metadata: dict) -> str:
     if not name and serialized.get("id"):
         name = serialized["id"][-1]
     return str(name or "")
+
+
+_TOKEN = ChatStepCallbackHandler.on_llm_new_token.__wrapped__

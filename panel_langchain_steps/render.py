@@ -14,6 +14,7 @@ from typing import Any
 import panel as pn
 from panel.chat import ChatStep
 from panel.layout.base import ListLike
+from panel.viewable import Viewable
 
 from .runs import PENDING, RUNNING, SUCCESS, Run
 from .safety import (
@@ -101,20 +102,25 @@ class StepRenderer:
         collapsed_on_success: bool,
         max_chars: int | None,
         report: Callable[[Run, str, BaseException], None],
+        append: Callable[[ListLike, Viewable], None] | None = None,
     ):
         self.context_exception = context_exception
         self.title_function = title
         self.collapsed_on_success = collapsed_on_success
         self.max_chars = max_chars
         self._report = report
+        # How content joins a layout (the handler batches additions to steps on a page).
+        self._append = append or ListLike.append
 
     # -- the step and its status ------------------------------------------
 
     def create(self, run: Run) -> ChatStep:
+        """A new step for the run. Chains (graphs, nodes) stay open when done:
+        their content is their child steps, whose titles are the outline."""
         return ChatStep(
             status=run.status,
             default_title=self.title(run),
-            collapsed_on_success=self.collapsed_on_success,
+            collapsed_on_success=self.collapsed_on_success and run.kind != "chain",
             sizing_mode="stretch_width",
             margin=(4, 0, 4, 8),
         )
@@ -141,7 +147,7 @@ class StepRenderer:
     def add(self, run: Run, text: str) -> None:
         """Append Markdown to the run's step (already made safe by the caller)."""
         if run.step is not None and text:
-            run.step.append(markdown(text))
+            self._append(run.step, markdown(text))
 
     def add_data(self, run: Run, value: Any, heading: str) -> None:
         """Structured data as a JSON block, text as text, under a heading."""
@@ -167,7 +173,7 @@ class StepRenderer:
                 pane = markdown(source, css)
                 if section == "reasoning":
                     pane.styles = {"opacity": "0.75", "font-style": "italic", "border-left": "3px solid #ccc"}
-                step.append(pane)
+                self._append(step, pane)
                 return pane
 
             text = run.texts[section] = StepText(new_block)

@@ -56,7 +56,7 @@ _SECRET_VALUE = re.compile(
 _SECRET_ASSIGNMENT = re.compile(
     r"""(?i)(\b(?:api[_-]?key|access[_-]?token|refresh[_-]?token|auth[_-]?token|client[_-]?secret"""
     r"""|secret[_-]?key|secret|password|passwd|pwd|token|authorization)["']?\s*[:=]\s*["']?)"""
-    r"""(?!\[redacted\])((?:Bearer\s+|Basic\s+)?[^\s"',;&]+)"""
+    r"""(?!\[redacted\])((?:(?:Bearer|Basic|Token)\s+)?[^\s"',;&]+)"""
 )
 # The password in "scheme://user:password@host".
 _URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]+:)[^/\s@]+(?=@)")
@@ -226,21 +226,21 @@ class SafeMarkdown(pn.pane.Markdown):
     renderer = param.Selector(
         default="markdown-it",
         objects=["markdown-it"],
-        constant=True,
+        readonly=True,
         doc="""
         Always markdown-it, the renderer made safe here.""",
     )
 
     disable_anchors = param.Boolean(
         default=True,
-        constant=True,
+        readonly=True,
         doc="""
         No heading anchors (ids an untrusted heading could choose).""",
     )
 
     disable_math = param.Boolean(
         default=True,
-        constant=True,
+        readonly=True,
         doc="""
         No math typesetting (it can draw over the page).""",
     )

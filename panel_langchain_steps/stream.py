@@ -7,23 +7,30 @@ most every ``interval`` seconds, on the document's event loop when the steps
 are served, as one batched document update. Shown text goes into successive
 Markdown blocks of about `BLOCK_CHARS` characters, cut at blank lines outside
 code fences, so each refresh re-renders one bounded block and sends only the
-new suffix to the browser.
+new suffix to the browser. New steps and content for steps already on the
+page are queued and added by the refresh too, since each addition to a page
+costs a walk over the whole document.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable
-from contextlib import ExitStack
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 
 from bokeh.document import Document
+from panel.chat import ChatStep
 from panel.io.document import hold
 from panel.io.state import state
+from panel.layout.base import ListLike
 from panel.viewable import Viewable
 
 #: A block is closed at the first safe cut after it holds this many characters.
-BLOCK_CHARS = 2000
+BLOCK_CHARS = 4000
+#: New steps wait between refreshes this many times as long as the last refresh took.
+STEP_BACKOFF = 4
 
 _FENCE_OPEN = re.compile(r" {0,3}(`{3,}|~{3,})")
 _FENCE_CLOSE = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*\r?")
@@ -57,6 +64,11 @@ class StepText:
 
     def write(self, text: str) -> None:
         self._pending.append(text)
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether text was written that is not shown yet."""
+        return bool(self._pending)
 
     @property
     def text(self) -> str:
@@ -114,12 +126,20 @@ class StepText:
 
 
 class Refresher:
-    """Shows dirty `StepText` sections at most every ``interval`` seconds.
+    """Shows dirty `StepText` sections, and new parts of steps, at most every ``interval`` seconds.
 
     Like ``rich.live.Live``: writers only mark a section dirty, and one timer
     does the rendering. When the steps are served, the refresh runs on the
     document's own event loop, holding the document so all changes go out
     as one update.
+
+    Adding anything to a layout that is on a page makes Panel and Bokeh walk
+    the whole document (O(all steps)), so `append` queues additions to such
+    layouts, in order, and a refresh makes them all at once. Additions to a
+    layout not on a page (a step still being built) are made at once. As
+    the document grows, each refresh costs more, so new steps are added at
+    most once per `STEP_BACKOFF` times the last refresh's duration: their
+    cost per step stays flat. Text is never held back.
     """
 
     def __init__(
@@ -131,10 +151,12 @@ class Refresher:
         self.interval = interval
         self._documents = documents
         self._dirty: list[StepText] = []
+        self._queued: dict[int, tuple[ListLike, list[Viewable]]] = {}
         self._lock = threading.Lock()
         # Held while showing: the same lock that guards changes to the steps.
         self._show_lock = lock
         self._timer: threading.Timer | None = None
+        self._steps_due = 0.0
 
     def mark(self, text: StepText) -> None:
         """Note that ``text`` has new content; schedule a refresh if none is due.
@@ -149,38 +171,119 @@ class Refresher:
                 return
             text.marked = True
             self._dirty.append(text)
-            if self._timer is not None:
-                return
-            timer = self._timer = threading.Timer(self.interval, self._fire)
-            timer.daemon = True
-        timer.start()
+            timer = self._schedule()
+        if timer is not None:
+            timer.start()
+
+    def append(self, layout: ListLike, item: Viewable) -> None:
+        """Add ``item`` to ``layout``: now if the layout is not on a page, else at the next refresh."""
+        with self._lock:
+            queued = self._queued.get(id(layout))
+            if queued is None and not layout._models:
+                timer = None
+            else:
+                if queued is None:
+                    queued = self._queued[id(layout)] = (layout, [])
+                queued[1].append(item)
+                timer = self._schedule()
+        if queued is None:
+            layout.append(item)
+        elif timer is not None:
+            timer.start()
+
+    def _schedule(self) -> threading.Timer | None:
+        """A new timer to start (outside the lock), unless one is due already."""
+        if self._timer is not None:
+            return None
+        timer = self._timer = threading.Timer(self.interval, self._fire)
+        timer.daemon = True
+        return timer
 
     def _fire(self) -> None:
         docs = [doc for doc in self._documents() if doc.session_context]
         if docs:
-            docs[0].add_next_tick_callback(state._handle_exception_wrapper(self.refresh, docs[0]))
+            docs[0].add_next_tick_callback(state._handle_exception_wrapper(self._refresh_due, docs[0]))
         else:
-            self.refresh()
+            self._refresh_due()
 
-    def refresh(self) -> None:
-        """Show every dirty section now, as one document update."""
+    def _refresh_due(self) -> None:
+        self.refresh(all_steps=False)
+
+    def refresh(self, all_steps: bool = True) -> None:
+        """Show every dirty section and queued addition now, as one document update.
+
+        With ``all_steps=False`` (the timer), queued steps wait if steps were added too recently.
+        """
         with self._lock:
             dirty, self._dirty = self._dirty, []
             self._timer = None
             for text in dirty:
                 text.marked = False
-        if dirty:
-            self.show(dirty)
+        self._apply(dirty, all_steps)
 
     def show(self, texts: Iterable[StepText]) -> None:
-        """Show the given sections now, from any thread, as one document update."""
-        with self._show_lock, ExitStack() as stack:
-            docs = list(self._documents())
-            if len(docs) == 1:
-                stack.enter_context(hold(docs[0]))
-                stack.enter_context(docs[0].models.freeze())
-            for text in texts:
-                text.show()
+        """Show the given sections now, from any thread, as one update (with any queued additions)."""
+        texts = [text for text in texts if text.has_pending]
+        if texts:
+            self._apply(texts)
+
+    def _apply(self, texts: list[StepText], all_steps: bool = True) -> None:
+        with self._show_lock:
+            start = time.monotonic()
+            steps_due = all_steps or start >= self._steps_due
+            with self._lock:
+                waiting = [items for _, items in self._queued.values()]
+            if not texts and not any(self._due(items, steps_due) for items in waiting):
+                if self._queued:
+                    self._retry()
+                return
+            with self.batch():
+                for text in texts:
+                    text.show()
+                with self._lock:
+                    queued = {
+                        key: entry for key, entry in self._queued.items() if self._due(entry[1], steps_due)
+                    }
+                    for key in queued:
+                        del self._queued[key]
+                for layout, items in queued.values():
+                    layout.extend(items)
+            if steps_due and queued:
+                self._steps_due = time.monotonic() + STEP_BACKOFF * (time.monotonic() - start)
+            if self._queued:
+                self._retry()
+
+    @staticmethod
+    def _due(items: list[Viewable], steps_due: bool) -> bool:
+        """Whether a layout's queue goes now: only queues of nothing but new steps may wait."""
+        return steps_due or not all(isinstance(item, ChatStep) for item in items)
+
+    def _retry(self) -> None:
+        with self._lock:
+            timer = self._schedule()
+        if timer is not None:
+            timer.start()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make the changes in the block one document update.
+
+        The document is held, so its events go out together; and when it is
+        not served, Bokeh finds the document's models once at the end instead
+        of after every change, which costs O(all models) each time.
+        """
+        docs = list(self._documents())
+        if len(docs) != 1:
+            yield
+            return
+        doc = docs[0]
+        with (
+            hold(doc),
+            # Not on a served document: freezing there skips Panel's hooks that
+            # point new components' stylesheets at the server instead of a CDN.
+            doc.models.freeze() if not doc.session_context else nullcontext(),
+        ):
+            yield
 
     def cancel(self) -> None:
         with self._lock:

@@ -14,6 +14,11 @@ from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.testing import ScriptedChatModel
 
 
+def pytest_collection_modifyitems(items):
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(autouse=True)
 def _reset_panel_state():
     yield

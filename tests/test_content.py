@@ -121,3 +121,11 @@ def test_failing_title_function_is_contained(make_handler, caplog):
     assert step["title"].startswith("Tool shout · done in")  # the built-in title instead
     warnings = [r for r in caplog.records if "broken title" in r.getMessage()]
     assert len(warnings) == 1 and "'shout'" in warnings[0].getMessage()
+
+
+def test_finished_trace_reads_as_an_outline(make_handler):
+    handler = make_handler()
+    adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    for step in iter_steps(step_tree(handler.layout)):
+        is_chain = not step["title"].startswith(("Tool", "Model"))
+        assert step["collapsed"] is not is_chain, step["title"]

@@ -1,0 +1,103 @@
+"""Benchmark 4: delay from a token leaving the model to its text showing in a real browser."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+
+import panel as pn
+from langchain_core.callbacks import BaseCallbackHandler
+
+from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps.testing import ScriptedChatModel, launch_chromium, served
+
+# Polls the page (through every shadow root) every few ms and notes when each
+# numbered token ("t00042") first shows; tokens arrive in order, so the
+# highest number seen marks every token up to it as shown.
+_WATCHER = """
+window.__seen = {};
+let highest = -1;
+function deepText(root) {
+  let text = root.textContent || "";
+  for (const el of root.querySelectorAll("*")) if (el.shadowRoot) text += deepText(el.shadowRoot);
+  return text;
+}
+setInterval(() => {
+  const marks = deepText(document).match(/t\\d{5}/g);
+  if (!marks) return;
+  const top = Math.max(...marks.map(m => parseInt(m.slice(1), 10)));
+  const now = Date.now();
+  for (let i = highest + 1; i <= top; i++) window.__seen[i] = now;
+  highest = Math.max(highest, top);
+}, 4);
+"""
+
+
+@dataclass
+class FreshResult:
+    tokens: int
+    token_delay: float
+    median_ms: float
+    p95_ms: float
+    max_ms: float
+
+
+class _Stamps(BaseCallbackHandler):
+    """Notes the wall-clock time each token leaves the model."""
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_llm_new_token(self, token, **kwargs):
+        if token:
+            self.times.append(time.time() * 1000)
+
+
+def answer(tokens: int) -> str:
+    """Numbered tokens, with a paragraph break every 30 tokens."""
+    return "t00000" + "".join((" " if i % 30 else "\n\n") + f"t{i:05d}" for i in range(1, tokens))
+
+
+def run(tokens: int, token_delay: float, flush_interval: float | None = None) -> FreshResult:
+    from playwright.sync_api import sync_playwright
+
+    stamps = _Stamps()
+    done = threading.Event()
+    options = {} if flush_interval is None else {"flush_interval": flush_interval}
+
+    def app():
+        layout = pn.Column(sizing_mode="stretch_width")
+        handler = ChatStepCallbackHandler(layout, collapsed_on_success=False, **options)
+        model = ScriptedChatModel(responses=[answer(tokens)], token_delay=token_delay)
+
+        def work():
+            for _ in model.stream("question", config={"callbacks": [stamps, handler]}):
+                pass
+            done.set()
+
+        pn.state.onload(lambda: threading.Thread(target=work, daemon=True).start())
+        return layout
+
+    with sync_playwright() as playwright, served(app) as url:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page()
+            page.add_init_script(_WATCHER)
+            page.goto(url)
+            done.wait(timeout=60 + tokens * token_delay * 2)
+            page.wait_for_function(f"window.__seen[{tokens - 1}] !== undefined", timeout=10_000)
+            seen = page.evaluate("window.__seen")
+        finally:
+            browser.close()
+    delays = sorted(seen[str(i)] - sent for i, sent in enumerate(stamps.times[:tokens]))
+    return FreshResult(
+        tokens,
+        token_delay,
+        statistics.median(delays),
+        delays[int(len(delays) * 0.95) - 1],
+        delays[-1],
+    )

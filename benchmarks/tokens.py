@@ -1,0 +1,83 @@
+"""Benchmark 1: cost per streamed token, without a handler, naive, and with this handler."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps.render import markdown
+from panel_langchain_steps.stream import StepText
+from panel_langchain_steps.testing import ScriptedChatModel, split_tokens
+
+from .common import NaiveHandler, live_layout, quiet_gc, sample_text
+
+#: The naive handler is quadratic: it stops streaming after this many seconds.
+NAIVE_BUDGET = 10.0
+
+
+@dataclass
+class TokenResult:
+    tokens: int
+    bare_us: float
+    naive_us: float
+    naive_tokens: int | None  # how many tokens the naive handler got through, when its budget ran out
+    handler_us: float
+    render_us: float
+
+    @property
+    def ratio(self) -> float:
+        return self.handler_us / self.bare_us
+
+
+def stream(text: str, callbacks: list, budget: float | None = None) -> tuple[int, float, bool]:
+    """Stream ``text`` through LangChain; return (tokens streamed, seconds, stopped by the budget)."""
+    model = ScriptedChatModel(responses=[text])
+    seen = 0
+    with quiet_gc():
+        start = time.perf_counter()
+        for chunk in model.stream("question", config={"callbacks": callbacks}):
+            seen += bool(chunk.content)
+            if budget is not None and time.perf_counter() - start > budget:
+                return seen, time.perf_counter() - start, True
+        return seen, time.perf_counter() - start, False
+
+
+def render_once(text: str) -> float:
+    """Seconds to render ``text`` once as Markdown blocks in a live document: the floor for (c)."""
+    layout, _ = live_layout()
+    blocks = StepText(lambda source: layout.append(markdown(source)) or layout[-1])
+    with quiet_gc():
+        start = time.perf_counter()
+        blocks.write(text)
+        blocks.show()
+        return time.perf_counter() - start
+
+
+def run(sizes: list[int], repeats: int = 3, naive_budget: float = NAIVE_BUDGET) -> list[TokenResult]:
+    """Best of ``repeats`` for the bare model and this handler; the naive handler once, within a budget."""
+    warm = sample_text(200)
+    stream(warm, [])
+    stream(warm, [ChatStepCallbackHandler(live_layout()[0])])
+    results = []
+    for size in sizes:
+        text = sample_text(size)
+        tokens = len(split_tokens(text))
+        bare = ours = float("inf")
+        for _ in range(repeats):
+            bare = min(bare, stream(text, [])[1])
+            layout, _ = live_layout()
+            ours = min(ours, stream(text, [ChatStepCallbackHandler(layout)])[1])
+        layout, _ = live_layout()
+        naive_tokens, naive, stopped = stream(text, [NaiveHandler(layout)], naive_budget)
+        results.append(
+            TokenResult(
+                tokens=tokens,
+                bare_us=bare / tokens * 1e6,
+                naive_us=naive / naive_tokens * 1e6,
+                naive_tokens=naive_tokens if stopped else None,
+                handler_us=ours / tokens * 1e6,
+                render_us=render_once(text) / tokens * 1e6,
+            )
+        )
+    return results

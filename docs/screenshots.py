@@ -1,0 +1,79 @@
+"""Screenshots of the examples for the docs: each served, driven in Chromium, saved to docs/images/.
+
+Run with ``.venv/bin/python docs/screenshots.py`` (offline: the scripted models).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import expect, sync_playwright
+
+from panel_langchain_steps.testing import launch_chromium, served
+
+ROOT = Path(__file__).parents[1]
+IMAGES = ROOT / "docs" / "images"
+TIMEOUT = 30_000
+
+
+def load(name: str) -> Any:
+    sys.path.insert(0, str(ROOT / "examples"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def chat_turn(question: str, done: str, expand: bool = False) -> Callable[[Any], None]:
+    """Ask ``question``, wait for ``done`` on the page, optionally open the steps card."""
+
+    def drive(page: Any) -> None:
+        page.locator("textarea").fill(question)
+        page.get_by_role("button", name="Send").click()
+        expect(page.get_by_text(done).first).to_be_visible(timeout=TIMEOUT)
+        if expand:
+            page.locator(".chat-steps .card-header").last.click()
+
+    return drive
+
+
+def standalone(page: Any) -> None:
+    page.get_by_role("button", name="Convert").click()
+    expect(page.get_by_text("26.22 mi").first).to_be_visible(timeout=TIMEOUT)
+
+
+SHOTS: dict[str, Callable[[Any], None]] = {
+    "agent_chat": chat_turn("What is LangGraph persistence?", "Here is what I found", expand=True),
+    "rag_chat": chat_turn("What does a checkpointer do?", "Source:", expand=True),
+    "lcel_chain": chat_turn("Callbacks", "in three points", expand=True),
+    "parallel_tools": chat_turn(
+        "Compare the weather in Oslo, Cairo and Quito", "today's weather", expand=True
+    ),
+    "tool_approval": chat_turn("Email Bob about lunch", "Approve call to"),
+    "standalone_trace": standalone,
+}
+
+
+def main() -> None:
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        for name, drive in SHOTS.items():
+            example = load(name)
+            with served(example.create_app) as url:
+                page = browser.new_page(viewport={"width": 1000, "height": 1000})
+                page.goto(url)
+                drive(page)
+                page.wait_for_timeout(500)  # the last refresh reaches the page
+                page.screenshot(path=str(IMAGES / f"{name}.png"))
+                page.close()
+            print(f"saved docs/images/{name}.png")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Browser fixtures: Debian's Chromium through Playwright, and Panel apps served on 127.0.0.1.
+
+Without /usr/bin/chromium the browser tests are skipped, except in CI
+(``CI=true``), where a missing browser fails the run: ``.ci/run`` installs it
+(the Makefile's ``browser`` target).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from panel.io.state import state
+
+from panel_langchain_steps.placement import documents_of
+from panel_langchain_steps.testing import CHROMIUM, launch_chromium, served
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """A headless Chromium for the whole session."""
+    if not os.access(CHROMIUM, os.X_OK):
+        message = f"{CHROMIUM} is missing: `make browser` installs it"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+#: What Panel itself loads from elsewhere: the icon font of its chat components.
+PANEL_EXTERNAL = ("https://cdn.jsdelivr.net/npm/@tabler/icons-webfont@",)
+
+
+@dataclass
+class PageLog:
+    """What a page did besides rendering: dialogs, requests and uncaught errors."""
+
+    url: str
+    dialogs: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def unexpected_requests(self) -> list[str]:
+        """Requests other than the page, its static files, its blobs and Panel's icon font."""
+        expected = (self.url + "static/", "blob:" + self.url, *PANEL_EXTERNAL)
+        return [url for url in self.requests if url != self.url and not url.startswith(expected)]
+
+
+@pytest.fixture(scope="module")
+def open_app(browser: Any) -> Callable[..., Any]:
+    """``with open_app(app) as (page, log, view):`` serves ``app`` and opens it in a new page;
+    ``view`` is what ``app`` returned for that page's session."""
+
+    @contextmanager
+    def open_app(app: Callable[[], Any], **context: Any) -> Iterator[tuple[Any, PageLog, Any]]:
+        views: list[Any] = []
+
+        def session() -> Any:
+            views.append(app())
+            return views[-1]
+
+        with served(session) as url:
+            log = PageLog(url)
+            page = browser.new_page(**context)
+            page.on("dialog", lambda dialog: (log.dialogs.append(dialog.message), dialog.dismiss()))
+            page.on("request", lambda request: log.requests.append(request.url))
+            page.on("pageerror", lambda error: log.errors.append(str(error)))
+            try:
+                page.goto(url)
+                yield page, log, views[-1]
+            finally:
+                page.close()
+        # Panel 1.9 stops a threaded server in the background: wait for it, or
+        # the next `state.reset()` stops it again, on its closed event loop.
+        for thread in list(state._threads.values()):
+            thread.join(10)
+
+    return open_app
+
+
+def run_in_session(view: Any, work: Callable[[], Awaitable[None]], timeout: float = 120) -> None:
+    """Await ``work`` on the event loop of the served session showing ``view``,
+    as an async Panel callback (e.g. a ``ChatInterface``'s) runs; re-raise its error."""
+    (document,) = documents_of(view)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    async def run() -> None:
+        try:
+            await work()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            done.set()
+
+    document.add_next_tick_callback(run)
+    assert done.wait(timeout), f"the session did not finish within {timeout} s"
+    if errors:
+        raise errors[0]
+
+
+DEEP_TEXT = """(selector) => {
+  const find = (root) => {
+    const hit = root.querySelector(selector);
+    if (hit) return hit;
+    for (const node of root.querySelectorAll("*")) {
+      const found = node.shadowRoot && find(node.shadowRoot);
+      if (found) return found;
+    }
+    return null;
+  };
+  const text = (node) => {
+    if (node.nodeType === 3) return node.textContent;
+    if (node.tagName === "STYLE" || node.tagName === "SCRIPT") return "";
+    const children = [...(node.shadowRoot ? node.shadowRoot.childNodes : []), ...node.childNodes];
+    return children.map(text).join("");
+  };
+  const element = find(document);
+  return element ? text(element) : null;
+}"""
+
+
+def deep_text(page: Any, selector: str) -> str:
+    """The text of the first element matching ``selector``, including its shadow DOM."""
+    return page.evaluate(DEEP_TEXT, selector) or ""

@@ -1,0 +1,106 @@
+"""The examples in Chromium: a turn streams its steps and answer, stop stops, approval resumes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from test_examples import load
+
+from .conftest import deep_text
+
+pytestmark = pytest.mark.browser
+
+QUESTION = "What is LangGraph persistence?"
+
+
+@pytest.fixture(scope="module")
+def agent_chat() -> Any:
+    return load("agent_chat")
+
+
+@pytest.fixture(scope="module")
+def tool_approval() -> Any:
+    return load("tool_approval")
+
+
+def send(page: Any, text: str) -> None:
+    page.locator("textarea").fill(text)
+    page.get_by_role("button", name="Send").click()
+
+
+def expand_steps(page: Any) -> None:
+    page.locator(".chat-steps .card-header").last.click()
+
+
+def test_a_turn_streams_steps_then_the_answer(open_app, agent_chat, monkeypatch):
+    monkeypatch.setattr(agent_chat, "SLOW_SECONDS", 1.5)
+    with open_app(agent_chat.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
+        send(page, QUESTION)
+        expect(page.get_by_role("button", name="Stop")).to_be_visible()
+        expect(page.locator(".step-title", has_text="Tool web_search · running…")).to_be_visible()
+        answer = page.locator(".reply-answer")
+        seen = set()  # the answer's text as it grows
+        deadline = time.monotonic() + 20
+        while "conversation memory" not in (text := deep_text(page, ".reply-answer")) and (
+            time.monotonic() < deadline
+        ):
+            seen.add(text)
+            page.wait_for_timeout(30)
+        assert len({t for t in seen if t.strip()}) >= 2, "the answer did not stream"
+        expect(answer).to_contain_text("A checkpointer saves the graph state")
+        expect(page.locator(".chat-steps .card-title")).to_contain_text("Steps · ")
+        expect(page.locator(".chat-steps .card-title")).to_contain_text(" steps in ")
+        for title in page.locator(".step-title").all():
+            expect(title).to_be_hidden()  # the card collapsed
+        expect(page.get_by_role("button", name="Send")).to_be_visible()
+        expand_steps(page)
+        expect(page.locator(".step-title", has_text="Tool web_search · done in")).to_be_visible()
+        expect(page.locator(".step-title", has_text="Tool fetch_page · done in")).to_be_visible()
+        expect(page.locator(".step-title", has_text="running…")).to_have_count(0)
+        assert log.errors == []
+
+
+def test_stop_halts_the_run(open_app, agent_chat, monkeypatch):
+    monkeypatch.setattr(agent_chat, "SLOW_SECONDS", 2.0)
+    agent_chat.CALLS.clear()
+    with open_app(agent_chat.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
+        send(page, QUESTION)
+        expect(page.locator(".step-title", has_text="Tool web_search · running…")).to_be_visible()
+        page.get_by_role("button", name="Stop").click()
+        expect(page.get_by_role("button", name="Send")).to_be_visible()
+        expect(page.locator(".chat-steps .card-title")).to_contain_text(" in ")
+        expand_steps(page)
+        expect(page.locator(".step-title", has_text="Tool web_search · stopped after")).to_be_visible()
+        expect(page.locator(".step-title", has_text="LangGraph · stopped after")).to_be_visible()
+        # Past the moment the search would have returned, nothing else ran.
+        page.wait_for_timeout(agent_chat.SLOW_SECONDS * 1000 + 500)
+        assert agent_chat.CALLS == ["web_search"]
+        expect(page.locator(".step-title", has_text="running…")).to_have_count(0)
+        expect(page.locator(".step-title", has_text="fetch_page")).to_have_count(0)
+        assert deep_text(page, ".reply-answer").strip() == ""
+        assert log.errors == []
+
+
+@pytest.mark.parametrize("approve", [True, False])
+def test_approve_or_reject_a_tool_call(open_app, tool_approval, approve):
+    tool_approval.CALLS.clear()
+    with open_app(tool_approval.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
+        send(page, "Email Bob about lunch")
+        expect(page.locator(".chat-steps .card-title")).to_contain_text("paused, waiting for input")
+        expect(page.locator(".approval")).to_contain_text("Approve call to send_email?")
+        expect(page.locator(".approval")).to_contain_text("bob@example.com")
+        assert tool_approval.CALLS == ["lookup_contact"]
+        page.locator(".approve button" if approve else ".reject button").click()
+        answer = page.locator(".reply-answer")
+        if approve:
+            expect(answer).to_contain_text("Done: Email to bob@example.com sent.")
+            assert tool_approval.CALLS == ["lookup_contact", "send_email"]
+        else:
+            expect(answer).to_contain_text("OK, I did not send the email.")
+            assert tool_approval.CALLS == ["lookup_contact"]
+        expect(page.locator(".chat-steps .card-title")).to_contain_text(" steps in ")
+        expect(page.locator(".chat-steps")).to_have_count(1)  # the run went on in the same reply
+        assert log.errors == []

@@ -1,0 +1,169 @@
+"""Each example runs one scripted turn, offline: what the user would see, checked on the components."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from bokeh.document import Document
+
+from panel_langchain_steps.providers import PROVIDERS
+from panel_langchain_steps.testing import answer_text, iter_steps, step_tree
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No provider variables: every example runs on its scripted model."""
+    for provider in PROVIDERS:
+        monkeypatch.delenv(provider.variable, raising=False)
+
+
+def load(name: str) -> ModuleType:
+    """Import an example by its file path (with ``examples/`` importable, as ``panel serve`` has it)."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # so pydantic models in it can resolve their annotations
+    spec.loader.exec_module(module)
+    return module
+
+
+def open_session(module: ModuleType):
+    """A session's page, attached to a document as a served page is."""
+    session = module.create_app()
+    session.__panel__().get_root(Document())
+    return session
+
+
+async def ask(session, text: str):
+    """Send ``text`` as the user and run the example's callback on it; return the reply."""
+    session.chat.send(text, user="User", respond=False)
+    await session.respond(text, "User", session.chat)
+    session.handler.flush()
+    return session.chat.objects[-1]
+
+
+def titles(reply) -> list[str]:
+    return [step["title"] for step in iter_steps(step_tree(reply))]
+
+
+def steps_card(reply):
+    return reply.object.objects[0]
+
+
+async def test_agent_chat_searches_then_answers(monkeypatch):
+    example = load("agent_chat")
+    monkeypatch.setattr(example, "SLOW_SECONDS", 0.05)
+    example.CALLS.clear()
+    session = open_session(example)
+    reply = await ask(session, "What is LangGraph persistence?")
+    assert example.CALLS == ["web_search", "fetch_page"]
+    assert "checkpointer saves the graph state" in answer_text(reply)
+    assert steps_card(reply).collapsed
+    shown = titles(reply)
+    assert any(t.startswith("Tool web_search · done") for t in shown)
+    assert all(step["status"] == "success" for step in iter_steps(step_tree(reply)))
+
+
+async def test_agent_chat_shows_a_failed_tool_and_recovers(monkeypatch):
+    example = load("agent_chat")
+    monkeypatch.setattr(example, "FAILURE_RATE", 1.0)
+    session = open_session(example)
+    reply = await ask(session, "Convert USD to JPY")
+    failed = [s for s in iter_steps(step_tree(reply)) if s["status"] == "failed"]
+    assert [s["title"].split(" · ")[0] for s in failed] == ["Tool exchange_rate"] * 2  # tried twice
+    assert "TimeoutError" in failed[0]["title"] and "did not answer in time" in failed[0]["text"]
+    assert "Sorry" in answer_text(reply)
+
+
+async def test_agent_chat_keeps_the_conversation_per_session(monkeypatch):
+    example = load("agent_chat")
+    monkeypatch.setattr(example, "FAILURE_RATE", 0.0)
+    session, other = open_session(example), open_session(example)
+    await ask(session, "What is 12 * 7?")
+    reply = await ask(session, "Convert EUR to GBP")
+    assert "1 EUR = 0.8587 GBP" in answer_text(reply)
+    history = example.agent.get_state(session.config).values["messages"]
+    assert [m.text for m in history if m.type == "human"] == ["What is 12 * 7?", "Convert EUR to GBP"]
+    assert example.agent.get_state(other.config).values == {}
+
+
+@pytest.mark.parametrize("approve", [True, False])
+async def test_tool_approval(approve):
+    example = load("tool_approval")
+    example.CALLS.clear()
+    session = open_session(example)
+    reply = await ask(session, "Email Bob about lunch")
+    assert "paused, waiting for input" in steps_card(reply).title
+    assert example.CALLS == ["lookup_contact"]
+    await example.resume(approval(approve), session.config)
+    session.handler.flush()
+    assert len(session.chat.objects) == 2  # the question and one reply
+    if approve:
+        assert example.CALLS == ["lookup_contact", "send_email"]
+        assert answer_text(reply) == "Done: Email to bob@example.com sent."
+    else:
+        assert example.CALLS == ["lookup_contact"]
+        assert "did **not** send" in answer_text(reply)
+
+
+def approval(approve: bool) -> dict:
+    from panel_langchain_steps.approval import resume_value
+
+    return resume_value({"action_requests": [{"name": "send_email", "args": {}}]}, approve)
+
+
+async def test_rag_chat_shows_the_documents_it_found():
+    example = load("rag_chat")
+    session = open_session(example)
+    reply = await ask(session, "What does a checkpointer do?")
+    (retriever,) = [s for s in iter_steps(step_tree(reply)) if s["title"].startswith("Retriever handbook")]
+    assert r"**1. langgraph/persistence\.md**" in retriever["text"] and "thread id" in retriever["text"]
+    assert answer_text(reply).startswith("A LangGraph checkpointer saves the state")
+    assert "langgraph/persistence.md" in answer_text(reply)
+
+
+async def test_lcel_chain_shows_each_link_and_keeps_history():
+    example = load("lcel_chain")
+    session = open_session(example)
+    await ask(session, "Callbacks")
+    reply = await ask(session, "Streaming")
+    (chain,) = step_tree(reply)
+    assert chain["title"].startswith("explain · done")
+    links = [step["title"].split(" · ")[0] for step in chain["steps"]]
+    assert links == ["ChatPromptTemplate", "Model scripted", "StrOutputParser"]
+    assert answer_text(reply).startswith("**Streaming** in three points")
+    assert "talked about 1 other topic" in answer_text(reply)
+
+
+async def test_parallel_tools_run_side_by_side():
+    example = load("parallel_tools")
+    session = open_session(example)
+    started = time.monotonic()
+    reply = await ask(session, "Compare the weather in Oslo, Cairo and Quito")
+    elapsed = time.monotonic() - started
+    tools = [s for s in iter_steps(step_tree(reply)) if s["title"].startswith("Tool get_weather")]
+    assert len(tools) == 3 and all(s["status"] == "success" for s in tools)
+    durations = [float(s["title"].split(" done in ")[1].removesuffix(" s")) for s in tools]
+    assert elapsed < sum(durations)  # the calls overlapped
+    assert all(city in answer_text(reply) for city in ("Oslo", "Cairo", "Quito"))
+
+
+async def test_standalone_trace():
+    example = load("standalone_trace")
+    page = example.create_app()
+    page.__panel__().get_root(Document())
+    answer = await page.ask("How many miles is 42.195 km?")
+    page.handler.flush()
+    assert answer == "**42.195 km = 26.22 mi**"
+    assert page.answer.object == answer
+    (graph,) = step_tree(page.trace)
+    assert graph["status"] == "success" and not graph["collapsed"]
+    assert any(s["title"].startswith("Tool convert · done") for s in iter_steps([graph]))

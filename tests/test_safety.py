@@ -1,0 +1,289 @@
+"""Untrusted text is made inert: redaction, clipping, escaping, and Markdown
+rendered by real Panel panes with no live markup in the HTML."""
+
+from __future__ import annotations
+
+import html
+import time
+from html.parser import HTMLParser
+
+import panel as pn
+import pytest
+from browser.test_xss import PAYLOADS, SAFE_MARKDOWN, live_markup
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tools import tool
+
+from panel_langchain_steps.safety import (
+    REDACTED,
+    TITLE_CHARS,
+    SafeMarkdown,
+    code_text,
+    escape_markdown,
+    inline_text,
+    is_secret_key,
+    plain_text,
+    redact,
+    redact_text,
+    title_text,
+)
+from panel_langchain_steps.testing import iter_steps, step_tree
+
+
+class Elements(HTMLParser):
+    """An HTML fragment's elements as ``{"tag", "attrs", "text"}``, and its text."""
+
+    VOID = frozenset({"br", "hr", "img", "input"})
+
+    def __init__(self, source: str):
+        super().__init__(convert_charrefs=True)
+        self.elements: list[dict] = []
+        self.text = ""
+        self._open: list[dict] = []
+        self.feed(source)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        element = {"tag": tag, "attrs": [(name, value or "") for name, value in attrs], "text": ""}
+        self.elements.append(element)
+        if tag not in self.VOID:
+            self._open.append(element)
+
+    def handle_endtag(self, tag):
+        if self._open:
+            self._open.pop()
+
+    def handle_data(self, data):
+        self.text += data
+        for element in self._open:
+            element["text"] += data
+
+
+def rendered(text: str, **params) -> str:
+    """The HTML a real `SafeMarkdown` pane sends to the browser for ``text``."""
+    return html.unescape(SafeMarkdown(text, **params).get_root().text)
+
+
+def assert_inert(source: str) -> Elements:
+    parsed = Elements(source)
+    for element in parsed.elements:
+        assert live_markup(element) == [], source
+    return parsed
+
+
+# -- redaction -------------------------------------------------------------------
+
+SECRET_VALUES = [
+    "sk-abcdefghijklmnopqrstuvwx",
+    "sk-proj-A1b2C3d4E5f6G7h8I9j0K1l2",
+    "sk-ant-api03-abcdefghijklmnopqrstuv",
+    "sk_live_abcdefghijklmnop1234",
+    "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    "github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+    "glpat-abcdefghijklmnopqrst",
+    "xoxb-1234567890-abcdefghij",
+    "AKIAIOSFODNN7EXAMPLE",
+    "AIzaSyA-abcdefghijklmnopqrstuvwxyz01234",
+    "hf_abcdefghijklmnopqrstuvwxyz",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "Bearer abcdefghijklmnopqrstuvwxyz",
+    "Basic dXNlcjpwYXNzd29yZDEyMzQ1Ng==",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+]
+
+
+@pytest.mark.parametrize("secret", SECRET_VALUES)
+def test_well_known_key_formats_are_redacted(secret):
+    shown = redact_text(f"calling with {secret} now")
+    assert shown == f"calling with {REDACTED} now"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("password=hunter2 user=bob", f"password={REDACTED} user=bob"),
+        ('{"api_key": "abc123"}', f'{{"api_key": "{REDACTED}"}}'),
+        ("Authorization: Token abc123", f"Authorization: {REDACTED}"),
+        ("postgres://bob:hunter2@db:5432/app", f"postgres://bob:{REDACTED}@db:5432/app"),
+        ("max_tokens=512, temperature=0.2", "max_tokens=512, temperature=0.2"),
+        ("The author wrote a tokenizer.", "The author wrote a tokenizer."),
+    ],
+)
+def test_secrets_in_free_text_are_redacted(text, shown):
+    assert redact_text(text) == shown
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        *("api_key", "OPENAI_API_KEY", "apiKey", "x-api-key", "Authorization", "password", "client_secret"),
+        *("access_token", "token", "session_id", "Cookie", "private_key", "credentials", "secrets"),
+    ],
+)
+def test_secret_key_names(key):
+    assert is_secret_key(key)
+
+
+@pytest.mark.parametrize("key", ["max_tokens", "input_tokens", "author", "tokenizer", "keyword", "query"])
+def test_ordinary_key_names(key):
+    assert not is_secret_key(key)
+
+
+def test_redact_walks_structures():
+    params = {
+        "model": "gpt-4o",
+        "max_tokens": 512,
+        "openai_api_key": "whatever-it-is",
+        "headers": {"Authorization": "Bearer xyz", "Accept": "application/json"},
+        "messages": [("user", "my key is sk-abcdefghijklmnopqrstuvwx")],
+    }
+    assert redact(params) == {
+        "model": "gpt-4o",
+        "max_tokens": 512,
+        "openai_api_key": REDACTED,
+        "headers": {"Authorization": REDACTED, "Accept": "application/json"},
+        "messages": [["user", f"my key is {REDACTED}"]],
+    }
+
+
+# -- clipping --------------------------------------------------------------------
+
+
+def test_long_text_is_clipped_with_a_note():
+    body = plain_text("x" * 2_000, 100)
+    html_ = rendered(body)
+    assert "<em>… 1,900 more characters not shown</em>" in html_
+    assert Elements(html_).text.count("x") == 100
+
+
+def test_a_secret_across_the_cut_is_not_half_shown():
+    secret = "sk-abcdefghijklmnopqrstuvwx"
+    text = "a" * 90 + secret + "b" * 100
+    assert "sk-abc" not in plain_text(text, 100)
+    assert "sk-abc" not in code_text(text, 100)
+
+
+def test_clipping_several_megabytes_is_fast():
+    text = "<img src=x onerror=alert(1)> sk-abcdefghijklmnopqrstuvwx " * 100_000
+    started = time.perf_counter()
+    body = plain_text(text, 20_000)
+    rendered(body)
+    assert time.perf_counter() - started < 2
+    assert len(body) < 50_000
+
+
+def test_huge_tool_output_reaches_the_step_clipped(make_handler):
+    @tool
+    def dump() -> str:
+        """Return five megabytes."""
+        return "<b>bulk</b> " * 500_000
+
+    handler = make_handler(max_chars=1_000)
+    started = time.perf_counter()
+    dump.invoke({}, config={"callbacks": [handler]})
+    assert time.perf_counter() - started < 5
+    (step,) = iter_steps(step_tree(handler.layout))
+    assert len(step["text"]) < 3_000
+    assert "5,999,000 more characters not shown" in step["text"]
+
+
+# -- escaping --------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=60))
+def test_escaped_text_renders_literally(text):
+    parsed = assert_inert(rendered(escape_markdown(text)))
+    assert " ".join(parsed.text.split()) == " ".join(text.split())
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_plain_text_shows_payloads_literally(payload):
+    parsed = assert_inert(rendered(plain_text(payload, None)))
+    assert " ".join(parsed.text.split()) == " ".join(payload.split())
+
+
+def test_code_cannot_close_its_fence():
+    text = "```\n<script>alert(1)</script>\n````\n# not a heading"
+    parsed = assert_inert(rendered(code_text(text, None, "python")))
+    assert [e["tag"] for e in parsed.elements if e["tag"] in ("pre", "h1")] == ["pre", "pre"]
+    assert "# not a heading" in parsed.text
+
+
+def test_titles_are_one_escaped_redacted_line():
+    title = title_text('<img src=x onerror="alert(1)">\n' + "sk-abcdefghijklmnopqrstuvwx " + "y" * 500)
+    assert title.startswith("&lt;img src=x onerror=&quot;alert(1)&quot;&gt; [redacted] y")
+    assert len(html.unescape(title)) == TITLE_CHARS and title.endswith("…")
+    assert inline_text("**a** [b](javascript:x)") == r"\*\*a\*\* \[b\]\(javascript\:x\)"
+
+
+def test_run_names_in_titles_are_text(make_handler):
+    handler = make_handler()
+    RunnableLambda(lambda x: x).with_config(run_name="<script>alert(1)</script>").invoke(
+        1, {"callbacks": [handler]}
+    )
+    (step,) = iter_steps(step_tree(handler.layout))
+    assert step["title"].startswith("&lt;script&gt;alert(1)&lt;/script&gt; · ")
+
+
+# -- Markdown --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_markdown_payloads_render_inert(payload):
+    assert_inert(rendered(payload))
+
+
+def test_model_markdown_still_formats():
+    parsed = assert_inert(rendered(SAFE_MARKDOWN))
+    tags = {element["tag"] for element in parsed.elements}
+    assert {"h2", "em", "strong", "ul", "li", "table", "th", "td", "pre", "code", "a"} <= tags
+    (link,) = [e for e in parsed.elements if e["tag"] == "a"]
+    assert dict(link["attrs"]) == {
+        "href": "https://example.com/docs",
+        "target": "_blank",
+        "rel": "noopener noreferrer nofollow",
+    }
+
+
+@pytest.mark.parametrize(
+    ("source", "links"),
+    [
+        ("![chart](https://example.com/chart.png)", {"https://example.com/chart.png": "image: chart"}),
+        ("![x](data:image/png;base64,AAAA)", {}),
+        ("[x](javascript:alert(1)) [y](/relative) [z](data:text/html,x)", {}),
+        (
+            "<https://example.com> and www.example.org",
+            {"https://example.com": "https://example.com"} | {"http://www.example.org": "www.example.org"},
+        ),
+        ("[mail](mailto:a@example.com)", {"mailto:a@example.com": "mail"}),
+    ],
+)
+def test_only_web_links_are_links_and_images_are_not_fetched(source, links):
+    parsed = assert_inert(rendered(source))
+    assert {dict(e["attrs"])["href"]: e["text"] for e in parsed.elements if e["tag"] == "a"} == links
+    assert not any(e["tag"] == "img" for e in parsed.elements)
+
+
+def test_the_pane_cannot_be_loosened():
+    assert rendered("<b>x</b> $$\\rule{9in}{9in}$$", renderer_options={"html": True}) == (
+        "<p>&lt;b&gt;x&lt;/b&gt; $$\\rule{9in}{9in}$$</p>\n"
+    )
+    for params in ({"disable_math": False}, {"disable_anchors": False}, {"renderer": "markdown"}):
+        with pytest.raises((TypeError, ValueError)):
+            SafeMarkdown("x", **params)
+
+
+def test_plain_strings_still_get_panels_own_markdown():
+    assert type(pn.panel("some text")) is pn.pane.Markdown
+
+
+@pytest.mark.skipif(not hasattr(pn.pane.Markdown, "_render_incremental"), reason="Panel < 1.10")
+def test_streamed_text_keeps_incremental_rendering():
+    pane = SafeMarkdown("")
+    pane.get_root()
+    for text in ("# A\n\nfirst block\n\n", "second <img src=x onerror=alert(1)>"):
+        pane.object += text
+    assert pane._block_cache is not None
+    assert_inert(rendered(pane.object))

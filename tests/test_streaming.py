@@ -1,0 +1,296 @@
+"""Streaming: buffered tokens, bounded Markdown blocks, timer flushes, threads.
+
+Everything here checks what the user ends up seeing; timings live in
+``benchmarks/``, never in assertions.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import panel as pn
+import pytest
+from bokeh.document import Document
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from langchain_core.runnables import RunnableLambda
+from markdown_it import MarkdownIt
+from panel.chat import ChatStep
+from panel.pane import Markdown
+from pydantic import PrivateAttr
+
+from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps.stream import BLOCK_CHARS, Refresher, StepText
+from panel_langchain_steps.testing import ScriptedChatModel
+
+LONG_ANSWER = "".join(
+    f"Paragraph {n} explains a step in plain words, with `code` and **bold** text.\n\n"
+    f"1. first item {n}\n2. second item\n   continued on an indented line\n\n"
+    f"- bullet {n}\n- another bullet\n\n"
+    f"```python\ndef step_{n}():\n    x = {n}\n\n\n    return x\n```\n\n"
+    f"~~~\nplain fence with a blank line\n\nstill inside\n~~~\n\n"
+    for n in range(60)
+)
+NO_BLANK_LINES = "".join(f"line {n} of one long paragraph without a break\n" for n in range(400))
+UNCLOSED_FENCE = "Intro.\n\n```\n" + "".join(f"code line {n}\n\n" for n in range(300))
+
+
+def model_text(step: ChatStep) -> str:
+    """The streamed text of a model step: its Markdown blocks, without the token usage line."""
+    return "".join(
+        pane.object
+        for pane in step.objects
+        if isinstance(pane, Markdown) and not pane.object.startswith("*Tokens:")
+    )
+
+
+def stream(model, handler) -> str:
+    return "".join(chunk.content for chunk in model.stream("question", config={"callbacks": [handler]}))
+
+
+@pytest.mark.parametrize("text", [LONG_ANSWER, NO_BLANK_LINES, UNCLOSED_FENCE])
+def test_long_answer_is_shown_exactly(make_handler, text):
+    handler = make_handler()
+    assert stream(ScriptedChatModel(responses=[text]), handler) == text
+    step = handler.layout[0]
+    assert model_text(step) == text
+    blocks = [pane for pane in step.objects if isinstance(pane, Markdown)][:-1]
+    if text is LONG_ANSWER:
+        assert len(blocks) > 1
+        assert max(len(block.object) for block in blocks) < BLOCK_CHARS + 200
+
+
+def test_text_shown_at_run_end_without_the_timer(make_handler):
+    handler = make_handler(flush_interval=5.0)
+    text = "Short answer, shown the moment the run ends."
+    stream(ScriptedChatModel(responses=[text]), handler)
+    assert model_text(handler.layout[0]) == text
+
+
+class StallingModel(ScriptedChatModel):
+    """Streams ``stall_after`` tokens, then waits for ``resume`` before the rest."""
+
+    stall_after: int = 4
+    _resume: threading.Event = PrivateAttr(default_factory=threading.Event)
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        for number, chunk in enumerate(super()._stream(messages, stop, run_manager, **kwargs)):
+            if number == self.stall_after:
+                self._resume.wait(timeout=30)
+            yield chunk
+
+
+def wait_for(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_stalled_stream_is_flushed_by_the_timer(make_handler):
+    handler = make_handler(flush_interval=0.02)
+    model = StallingModel(responses=["one two three four five six"])
+    worker = threading.Thread(target=stream, args=(model, handler))
+    worker.start()
+    try:
+        # The model is stalled mid-answer; only the timer can show what it sent.
+        assert wait_for(lambda: len(handler.layout) and model_text(handler.layout[0]) == "one two three four")
+    finally:
+        model._resume.set()
+        worker.join()
+    assert model_text(handler.layout[0]) == "one two three four five six"
+
+
+def numbered(run: int, tokens: int = 400) -> str:
+    return "".join(f"r{run}t{n}" + ("\n\n" if n % 25 == 24 else " ") for n in range(tokens))
+
+
+def test_concurrent_runs_lose_nothing(make_handler):
+    handler = make_handler(flush_interval=0.001)
+    models = [ScriptedChatModel(responses=[numbered(run)], model_name=f"model-{run}") for run in range(16)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda model: stream(model, handler), models))
+    shown = {step.title.split(" · ")[0]: model_text(step) for step in handler.layout}
+    assert shown == {f"Model model-{run}": numbered(run) for run in range(16)}
+
+
+def test_batched_runs_in_one_trace_lose_nothing(make_handler):
+    handler = make_handler(flush_interval=0.001)
+    model = ScriptedChatModel(responses=lambda messages: numbered(int(messages[-1].content)))
+    chain = RunnableLambda(lambda n: model.invoke(str(n))).with_config(run_name="ask")
+    chain.batch(list(range(8)), config={"callbacks": [handler], "max_concurrency": 8})
+    # Each model run is shown; ``invoke`` does not stream, so each text arrives whole at the end.
+    texts = sorted(model_text(step.objects[0]) for step in handler.layout)
+    assert texts == sorted(numbered(run) for run in range(8))
+
+
+class Block:
+    """A stand-in for a Markdown pane."""
+
+    def __init__(self, text: str):
+        self.object = text
+
+
+def test_writer_and_shower_threads_keep_every_token_in_order():
+    text = StepText(Block, block_chars=200)
+    tokens = [f"{n} " + ("\n\n" if n % 7 == 0 else "") for n in range(20_000)]
+    stop = threading.Event()
+
+    def show_forever():
+        while not stop.is_set():
+            text.show()
+
+    shower = threading.Thread(target=show_forever)
+    shower.start()
+    for token in tokens:
+        text.write(token)
+    stop.set()
+    shower.join()
+    text.show()
+    assert "".join(block.object for block in text.blocks) == "".join(tokens)
+
+
+def test_refresher_shows_every_mark_from_many_threads():
+    texts = [StepText(Block, block_chars=100) for _ in range(8)]
+    refresher = Refresher(0.001, lambda: [], threading.RLock())
+
+    def write(text: StepText, run: int) -> None:
+        for n in range(3000):
+            text.write(f"{run}:{n} ")
+            refresher.mark(text)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(write, texts, range(8)))
+    # Whatever the timer has not shown yet, the next refresh shows.
+    assert wait_for(lambda: all("".join(b.object for b in t.blocks) == t.text for t in texts))
+    refresher.refresh()
+    for run, text in enumerate(texts):
+        assert "".join(block.object for block in text.blocks) == "".join(f"{run}:{n} " for n in range(3000))
+
+
+def test_a_refresh_updates_the_document_as_one_held_update():
+    doc = Document()
+    layout = pn.Column()
+    layout.server_doc(doc)
+    held: list[object] = []
+
+    def new_block(source: str) -> Markdown:
+        held.append(doc.callbacks.hold_value)
+        pane = Markdown(source)
+        pane.param.watch(lambda event: held.append(doc.callbacks.hold_value), "object")
+        layout.append(pane)
+        return pane
+
+    texts = [StepText(new_block, block_chars=50) for _ in range(2)]
+    refresher = Refresher(0.01, lambda: [doc], threading.RLock())
+    for text in texts:
+        text.write(LONG_ANSWER[:400])
+        refresher.mark(text)
+        text.write(LONG_ANSWER[400:600])
+    worker = threading.Thread(target=refresher.refresh)
+    worker.start()
+    worker.join()
+    assert "".join(pane.object for pane in layout) == 2 * LONG_ANSWER[:600]
+    assert len(held) > 4 and all(value is not None for value in held)
+
+
+def test_additions_to_a_page_are_batched_in_order():
+    doc = Document()
+    layout = pn.Column()
+    layout.server_doc(doc)
+    refresher = Refresher(5.0, lambda: [doc], threading.RLock())
+    items = [ChatStep(), Markdown("a"), ChatStep()]
+    for item in items:
+        refresher.append(layout, item)
+    assert len(layout) == 0  # on a page: waits for the refresh
+    building = ChatStep()
+    refresher.append(building, Markdown("b"))
+    assert len(building) == 1  # not on a page: at once
+    refresher.refresh()
+    refresher.cancel()
+    assert all(shown is item for shown, item in zip(layout, items, strict=True))
+
+
+def test_many_steps_all_show_in_order(make_handler):
+    handler = make_handler(flush_interval=0.001)
+
+    def agent(count: int, config) -> int:
+        for number in range(count):
+            RunnableLambda(lambda x: x).with_config(run_name=f"tool-{number}").invoke(0, config)
+        return count
+
+    RunnableLambda(agent).with_config(run_name="agent").invoke(150, {"callbacks": [handler]})
+    (root,) = handler.layout
+    names = [step.title.split(" · ")[0] for step in root if isinstance(step, ChatStep)]
+    assert names == [f"tool-{number}" for number in range(150)]
+
+
+@pytest.mark.parametrize("interval", [0, -1, 10.0])
+def test_flush_interval_is_validated(interval):
+    with pytest.raises(ValueError):
+        ChatStepCallbackHandler(flush_interval=interval)
+
+
+def test_flush_interval_is_used():
+    handler = ChatStepCallbackHandler(flush_interval=0.25)
+    assert handler._refresher.interval == 0.25
+
+
+# -- block splitting, as a property ------------------------------------------
+
+FRAGMENTS = [
+    "a",
+    "word ",
+    "\n",
+    "\n\n",
+    "```",
+    "```py\n",
+    "~~~",
+    "````",
+    "   ",
+    "    code",
+    "- item",
+    "1. item",
+    "> quote",
+    "`",
+    "\t",
+]
+
+
+def fenced_lines(text: str) -> list[tuple[int, int]]:
+    """Line ranges of code blocks (fenced or indented), per markdown-it."""
+    tokens = MarkdownIt("commonmark").parse(text)
+    return [tuple(token.map) for token in tokens if token.type in ("fence", "code_block") and token.map]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(FRAGMENTS), max_size=120),
+    chunking=st.lists(st.integers(1, 12), min_size=1, max_size=40),
+    block_chars=st.integers(1, 60),
+)
+def test_step_text_blocks_join_to_the_text_and_cut_outside_fences(pieces, chunking, block_chars):
+    source = "".join(pieces)
+    text = StepText(Block, block_chars=block_chars)
+    start = 0
+    for number, size in enumerate(chunking * (len(source) // sum(chunking) + 1)):
+        if start >= len(source):
+            break
+        text.write(source[start : start + size])
+        start += size
+        if number % 3 == 0:
+            text.show()
+    text.show()
+    blocks = [block.object for block in text.blocks]
+    assert "".join(blocks) == source
+    offset = 0
+    for block in blocks[:-1]:
+        offset += len(block)
+        assert not block.splitlines()[-1].strip()  # the cut follows a blank line
+        line = source.count("\n", 0, offset)
+        assert all(not first < line < end for first, end in fenced_lines(source))
+        assert not source[offset].isspace()
