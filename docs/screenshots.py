@@ -35,8 +35,10 @@ def chat_turn(question: str, done: str, expand: bool = False) -> Callable[[Any],
         page.locator("textarea").fill(question)
         page.get_by_role("button", name="Send").click()
         expect(page.get_by_text(done).first).to_be_visible(timeout=TIMEOUT)
-        if expand:
+        if expand:  # once the turn is over, open its steps card
+            expect(page.locator(".chat-steps .card-title").last).to_contain_text("· done in", timeout=TIMEOUT)
             page.locator(".chat-steps .card-header").last.click()
+        page.get_by_text(done).last.scroll_into_view_if_needed()
 
     return drive
 

@@ -27,7 +27,15 @@ from panel.layout.base import ListLike
 
 from .approval import ApprovalPrompt
 from .placement import Reply, placement_for
-from .render import CANCELLATIONS, PAUSES, StepRenderer, exception_names, final_message, text_pieces
+from .render import (
+    CANCELLATIONS,
+    PAUSES,
+    StepRenderer,
+    exception_names,
+    final_message,
+    status_text,
+    text_pieces,
+)
 from .runs import FAILED, PENDING, RUNNING, SUCCESS, BoundedSet, Run, RunTree
 from .stream import Refresher, StepText
 from .visibility import RUN_TYPES, Visibility
@@ -580,7 +588,12 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
                 run.error = root.error
             self._renderer.show_status(run)
         self._refresher.refresh()
-        self._placement.finish(root.id, root.elapsed, paused=root.paused)
+        self._placement.finish(
+            root.id,
+            status_text(root),
+            collapse=root.status == SUCCESS and not root.paused,
+            paused=root.paused,
+        )
         self._runs.release(root.id)
         self._placement.release(root.id)
 

@@ -36,8 +36,8 @@ class Placement:
         """The reply whose answer area a root run's final text goes to, if any."""
         return None
 
-    def finish(self, root_id: UUID, seconds: float, paused: bool) -> None:
-        """The root run ended (``paused`` at a LangGraph interrupt)."""
+    def finish(self, root_id: UUID, summary: str, collapse: bool, paused: bool) -> None:
+        """The root run ended: ``summary`` says how; ``paused`` at a LangGraph interrupt."""
 
     def release(self, root_id: UUID) -> None:
         """The root run ended: forget anything kept for it."""
@@ -63,7 +63,8 @@ class MessagePlacement(Placement):
 class Reply:
     """One turn's reply in a chat feed: a card of steps, then the answer.
 
-    The card is collapsed once the turn is done; the answer (the text of the
+    The card is collapsed once the turn succeeded (it stays open when it
+    failed, was stopped or paused, to show why); the answer (the text of the
     model call that ended the turn) streams below it as the reply's own text.
     """
 
@@ -80,13 +81,10 @@ class Reply:
         #: The run whose text is the answer now (its blocks sit in ``answer``).
         self.owner: Any = None
 
-    def finish(self, seconds: float, paused: bool) -> None:
+    def finish(self, summary: str, collapse: bool) -> None:
         count = _count_steps(self.steps)
         noun = "step" if count == 1 else "steps"
-        if paused:
-            self.steps.title = f"Steps · {count} {noun} · paused, waiting for input"
-        else:
-            self.steps.param.update(title=f"Steps · {count} {noun} in {seconds:.1f} s", collapsed=True)
+        self.steps.param.update(title=f"Steps · {count} {noun} · {summary}", collapsed=collapse)
 
 
 def _count_steps(layout: ListLike) -> int:
@@ -137,10 +135,10 @@ class FeedPlacement(Placement):
     def answer(self, root_id: UUID) -> Reply | None:
         return self.reply(root_id) if self.answer_in_reply else None
 
-    def finish(self, root_id: UUID, seconds: float, paused: bool) -> None:
+    def finish(self, root_id: UUID, summary: str, collapse: bool, paused: bool) -> None:
         reply = self._replies.get(root_id)
         if reply is not None:
-            reply.finish(seconds, paused)
+            reply.finish(summary, collapse)
             if paused:
                 self._paused = reply
 

@@ -73,22 +73,23 @@ def label(run: Run) -> str:
     return f"{kind} {name}" if kind else name
 
 
-def default_title(run: Run) -> str:
-    """The built-in title for the run's current status."""
+def status_text(run: Run) -> str:
+    """How the run stands, e.g. "running…", "done in 1.2 s", "stopped after 3.0 s"."""
     took = format_duration(run.elapsed)
     if run.status == PENDING:
-        state = "waiting"
-    elif run.status == RUNNING:
-        state = "running…"
-    elif run.status == SUCCESS:
-        state = run.outcome or f"done in {took}"
-    elif run.error is not None and exception_names(run.error) & set(CANCELLATIONS):
-        state = f"stopped after {took}"
-    elif run.error is not None:
-        state = f"failed: {type(run.error).__name__} after {took}"
-    else:
-        state = f"stopped after {took}"
-    return f"{label(run)} · {state}"
+        return "waiting"
+    if run.status == RUNNING:
+        return "running…"
+    if run.status == SUCCESS:
+        return run.outcome or f"done in {took}"
+    if run.error is not None and not exception_names(run.error) & set(CANCELLATIONS):
+        return f"failed: {type(run.error).__name__} after {took}"
+    return f"stopped after {took}"
+
+
+def default_title(run: Run) -> str:
+    """The built-in title for the run's current status."""
+    return f"{label(run)} · {status_text(run)}"
 
 
 class StepRenderer:

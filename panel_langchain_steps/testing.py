@@ -265,20 +265,22 @@ class served:
             verbose=False,
         )
         deadline = time.monotonic() + 30
-        import urllib.request
-
-        while True:
-            try:
-                urllib.request.urlopen(self.url, timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        while not _accepts(self.port):  # a plain connection: no session is opened
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the app did not start on port {self.port}")
+            time.sleep(0.05)
         return self.url
 
     def __exit__(self, *exc: object) -> None:
         self._server.stop()
+        self._server.join(10)  # Panel 1.9 stops in the background
+
+
+def _accepts(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def launch_chromium(playwright: Any) -> Any:

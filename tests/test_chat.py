@@ -34,7 +34,7 @@ def test_one_turn_one_reply(make_handler, streamed):
     (reply,) = chat.objects
     assert answer_text(reply) == "The sum is 3."
     card = steps_card(reply)
-    assert card.collapsed and card.title.startswith("Steps · 7 steps in ")
+    assert card.collapsed and card.title.startswith("Steps · 7 steps · done in ")
     models = [s for s in iter_steps(step_tree(reply)) if s["title"].startswith("Model")]
     assert models[0]["text"].startswith("Let me add.")  # it called tools: not the answer
     assert "The sum is 3." not in models[1]["text"]  # the answer is the reply's text
@@ -104,6 +104,7 @@ async def test_stop_button_halts_a_sync_run(make_handler):
             break
         await asyncio.sleep(0.01)
     reply = chat.objects[-1]
+    assert not steps_card(reply).collapsed and "· stopped after" in steps_card(reply).title
     statuses = {s["title"].split(" · ")[0]: s for s in iter_steps(step_tree(reply))}
     assert statuses["Tool slow_search"]["status"] == "failed"
     assert "stopped after" in statuses["Tool slow_search"]["title"]

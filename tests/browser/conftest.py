@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from panel.io.state import state
 
 from panel_langchain_steps.placement import documents_of
 from panel_langchain_steps.testing import CHROMIUM, launch_chromium, served
@@ -80,10 +79,6 @@ def open_app(browser: Any) -> Callable[..., Any]:
                 yield page, log, views[-1]
             finally:
                 page.close()
-        # Panel 1.9 stops a threaded server in the background: wait for it, or
-        # the next `state.reset()` stops it again, on its closed event loop.
-        for thread in list(state._threads.values()):
-            thread.join(10)
 
     return open_app
 

@@ -52,7 +52,7 @@ def test_a_turn_streams_steps_then_the_answer(open_app, agent_chat, monkeypatch)
         assert len({t for t in seen if t.strip()}) >= 2, "the answer did not stream"
         expect(answer).to_contain_text("A checkpointer saves the graph state")
         expect(page.locator(".chat-steps .card-title")).to_contain_text("Steps · ")
-        expect(page.locator(".chat-steps .card-title")).to_contain_text(" steps in ")
+        expect(page.locator(".chat-steps .card-title")).to_contain_text(" steps · done in ")
         for title in page.locator(".step-title").all():
             expect(title).to_be_hidden()  # the card collapsed
         expect(page.get_by_role("button", name="Send")).to_be_visible()
@@ -71,8 +71,7 @@ def test_stop_halts_the_run(open_app, agent_chat, monkeypatch):
         expect(page.locator(".step-title", has_text="Tool web_search · running…")).to_be_visible()
         page.get_by_role("button", name="Stop").click()
         expect(page.get_by_role("button", name="Send")).to_be_visible()
-        expect(page.locator(".chat-steps .card-title")).to_contain_text(" in ")
-        expand_steps(page)
+        expect(page.locator(".chat-steps .card-title")).to_contain_text(" · stopped after ")
         expect(page.locator(".step-title", has_text="Tool web_search · stopped after")).to_be_visible()
         expect(page.locator(".step-title", has_text="LangGraph · stopped after")).to_be_visible()
         # Past the moment the search would have returned, nothing else ran.
@@ -101,6 +100,6 @@ def test_approve_or_reject_a_tool_call(open_app, tool_approval, approve):
         else:
             expect(answer).to_contain_text("OK, I did not send the email.")
             assert tool_approval.CALLS == ["lookup_contact"]
-        expect(page.locator(".chat-steps .card-title")).to_contain_text(" steps in ")
+        expect(page.locator(".chat-steps .card-title")).to_contain_text(" steps · done in ")
         expect(page.locator(".chat-steps")).to_have_count(1)  # the run went on in the same reply
         assert log.errors == []

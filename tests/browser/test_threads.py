@@ -1,0 +1,106 @@
+"""Runs in worker threads (sync Panel callbacks) reach the page intact, and stop halts them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import panel as pn
+import pytest
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
+from playwright.sync_api import expect
+
+from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps.testing import ScriptedChatModel
+
+from .conftest import deep_text
+
+pytestmark = pytest.mark.browser
+
+
+def test_steps_from_a_worker_thread_all_arrive(open_app):
+    handlers: list[ChatStepCallbackHandler] = []
+
+    def app() -> pn.Column:
+        handler = ChatStepCallbackHandler(collapsed_on_success=False, flush_interval=0.02)
+        handlers.append(handler)
+        return pn.Column(handler, sizing_mode="stretch_width")
+
+    with open_app(app, viewport={"width": 900, "height": 700}) as (page, log, _):
+        (handler,) = handlers
+
+        def work() -> None:  # what Panel does with a sync callback: run it in a thread
+            for i in range(20):
+                model = ScriptedChatModel(responses=[f"answer number {i} is here"], streaming=True)
+                model.invoke("hi", config={"callbacks": [handler]})
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join(60)
+        deadline = time.monotonic() + 20
+        while (text := deep_text(page, "body")).count("answer number") < 20 and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        assert [f"answer number {i} is here" in text for i in range(20)] == [True] * 20
+        expect(page.locator(".step-title", has_text="running…")).to_have_count(0)
+        assert log.errors == []
+
+
+RAN: list[str] = []
+
+
+@tool
+def slow_lookup(query: str) -> str:
+    """Look something up, slowly."""
+    RAN.append("slow_lookup")
+    time.sleep(1.5)
+    return "found"
+
+
+@tool
+def follow_up(query: str) -> str:
+    """Follow up."""
+    RAN.append("follow_up")
+    return "done"
+
+
+def call(name: str, id: str) -> dict[str, Any]:
+    return {"name": name, "args": {"query": "x"}, "id": id, "type": "tool_call"}
+
+
+def test_stop_button_halts_a_sync_callback(open_app):
+    RAN.clear()
+
+    def app() -> pn.chat.ChatInterface:
+        model = ScriptedChatModel(
+            responses=[
+                AIMessage(content="Looking.", tool_calls=[call("slow_lookup", "1")]),
+                AIMessage(content="Following up.", tool_calls=[call("follow_up", "2")]),
+                "Done.",
+            ],
+            token_delay=0.01,
+        )
+        agent = create_agent(model, [slow_lookup, follow_up])
+
+        def respond(contents: str, user: str, instance: Any) -> None:  # sync: Panel runs it in a thread
+            agent.invoke({"messages": [("user", contents)]}, config={"callbacks": [handler]})
+
+        chat = pn.chat.ChatInterface(callback=respond, sizing_mode="stretch_width", height=600)
+        handler = ChatStepCallbackHandler(chat)
+        return chat
+
+    with open_app(app, viewport={"width": 900, "height": 700}) as (page, log, _):
+        page.locator("textarea").fill("go")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator(".step-title", has_text="Tool slow_lookup · running…")).to_be_visible()
+        page.get_by_role("button", name="Stop").click()
+        expect(page.locator(".step-title", has_text="Tool slow_lookup · stopped after")).to_be_visible(
+            timeout=1000
+        )
+        expect(page.get_by_role("button", name="Send")).to_be_visible()
+        page.wait_for_timeout(2000)  # past the moment the lookup returns
+        assert RAN == ["slow_lookup"]
+        expect(page.locator(".step-title", has_text="running…")).to_have_count(0)
+        assert log.errors == []
