@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:
-#   make demo   serve the main demo (offline scripted model, no API key) on http://127.0.0.1:5006
+#   make demo   serve the main demo (offline scripted model, no API key) on http://127.0.0.1:5006/agent_chat
 #   make test   lint, then every test on Python 3.12 with the newest Panel and on
 #               Python 3.11 with the oldest supported versions (.ci/min-versions.txt)
 
