@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 from conftest import QUESTION, adding_agent, call
@@ -55,11 +54,16 @@ def test_answer_can_stay_in_steps(make_handler):
 RAN: list[str] = []
 
 
+#: How long `slow_search` takes, unless `SEARCH_DONE` is set first.
+SEARCH_SECONDS = 1.0
+SEARCH_DONE = threading.Event()
+
+
 @tool
 def slow_search(query: str) -> str:
     """Search slowly."""
     RAN.append(f"search {query}")
-    time.sleep(1.0)
+    SEARCH_DONE.wait(SEARCH_SECONDS)
     return "found it"
 
 
@@ -83,6 +87,7 @@ def two_tool_agent():
 
 async def test_stop_button_halts_a_sync_run(make_handler):
     RAN.clear()
+    SEARCH_DONE.clear()
     agent = two_tool_agent()
     finished = threading.Event()
 
@@ -117,6 +122,7 @@ async def test_stop_button_halts_a_sync_run(make_handler):
 
 async def test_stop_cancels_an_async_run(make_handler):
     RAN.clear()
+    SEARCH_DONE.clear()
     agent = two_tool_agent()
 
     async def respond(contents, user, instance):

@@ -8,10 +8,9 @@ from typing import Any
 
 import panel as pn
 import pytest
-from langchain.agents import create_agent
-from langchain_core.messages import AIMessage
-from langchain_core.tools import tool
+import test_chat
 from playwright.sync_api import expect
+from test_chat import RAN, SEARCH_DONE, two_tool_agent
 
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.testing import ScriptedChatModel
@@ -48,41 +47,13 @@ def test_steps_from_a_worker_thread_all_arrive(open_app):
         assert log.errors == []
 
 
-RAN: list[str] = []
-
-
-@tool
-def slow_lookup(query: str) -> str:
-    """Look something up, slowly."""
-    RAN.append("slow_lookup")
-    time.sleep(1.5)
-    return "found"
-
-
-@tool
-def follow_up(query: str) -> str:
-    """Follow up."""
-    RAN.append("follow_up")
-    return "done"
-
-
-def call(name: str, id: str) -> dict[str, Any]:
-    return {"name": name, "args": {"query": "x"}, "id": id, "type": "tool_call"}
-
-
-def test_stop_button_halts_a_sync_callback(open_app):
+def test_stop_button_halts_a_sync_callback(open_app, monkeypatch):
     RAN.clear()
+    SEARCH_DONE.clear()
+    monkeypatch.setattr(test_chat, "SEARCH_SECONDS", 30)  # the search runs until the test lets it end
 
     def app() -> pn.chat.ChatInterface:
-        model = ScriptedChatModel(
-            responses=[
-                AIMessage(content="Looking.", tool_calls=[call("slow_lookup", "1")]),
-                AIMessage(content="Following up.", tool_calls=[call("follow_up", "2")]),
-                "Done.",
-            ],
-            token_delay=0.01,
-        )
-        agent = create_agent(model, [slow_lookup, follow_up])
+        agent = two_tool_agent()
 
         def respond(contents: str, user: str, instance: Any) -> None:  # sync: Panel runs it in a thread
             agent.invoke({"messages": [("user", contents)]}, config={"callbacks": [handler]})
@@ -94,13 +65,14 @@ def test_stop_button_halts_a_sync_callback(open_app):
     with open_app(app, viewport={"width": 900, "height": 700}) as (page, log, _):
         page.locator("textarea").fill("go")
         page.get_by_role("button", name="Send").click()
-        expect(page.locator(".step-title", has_text="Tool slow_lookup · running…")).to_be_visible()
+        expect(page.locator(".step-title", has_text="Tool slow_search · running…")).to_be_visible()
         page.get_by_role("button", name="Stop").click()
-        expect(page.locator(".step-title", has_text="Tool slow_lookup · stopped after")).to_be_visible(
+        expect(page.locator(".step-title", has_text="Tool slow_search · stopped after")).to_be_visible(
             timeout=1000
         )
         expect(page.get_by_role("button", name="Send")).to_be_visible()
-        page.wait_for_timeout(2000)  # past the moment the lookup returns
-        assert RAN == ["slow_lookup"]
+        SEARCH_DONE.set()  # the search returns, in the worker thread
+        page.wait_for_timeout(1000)
+        assert RAN == ["search x"]  # the sync run halted before its next tool
         expect(page.locator(".step-title", has_text="running…")).to_have_count(0)
         assert log.errors == []
