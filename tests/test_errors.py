@@ -166,3 +166,19 @@ def test_failure_in_hidden_glue_still_shows(make_handler):
     failed = [step for step in steps.values() if step["status"] == "failed"]
     assert len(failed) == 1 and "OutputParserException" in failed[0]["title"]
     assert "Invalid json output" in failed[0]["text"]
+
+
+def test_hand_off_is_not_a_failure(make_handler):
+    from langgraph.errors import ParentCommand
+    from langgraph.types import Command
+
+    @tool
+    def transfer(to: str) -> str:
+        """Hand the conversation to another agent."""
+        raise ParentCommand(Command(graph=Command.PARENT, goto=to))
+
+    handler = make_handler()
+    with pytest.raises(ParentCommand):
+        transfer.invoke({"to": "billing"}, config={"callbacks": [handler]})
+    step = steps_of(handler)["Tool transfer"]
+    assert step["status"] == "success" and step["title"].endswith("handed off")
