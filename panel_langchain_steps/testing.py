@@ -26,9 +26,6 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-Response = AIMessage | str
-Script = Sequence[Response] | Callable[[list[BaseMessage]], Response]
-
 _TOKEN = re.compile(r"\s*\S+|\s+")
 
 
@@ -48,6 +45,8 @@ class ScriptedChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
+    # A list of replies or a function of the conversation (see the class doc);
+    # not validated by pydantic, which would rebuild the messages.
     responses: Any
     token_delay: float = 0.0
     model_name: str = "scripted-model"
