@@ -436,7 +436,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
             run.status = RUNNING
             run.started_at = time.monotonic()
             self._renderer.show_status(run)
-            return run if run.anchor is run else None
+            return run if run.shown else None
 
     def _touch(self, kind: str, run_id: UUID, parent_run_id: UUID | None) -> Run | None:
         """The live run, created as a pending placeholder when first seen here."""
@@ -461,7 +461,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
     def _show(self, run: Run, depth: int) -> None:
         """Give the run a step, inside its nearest shown ancestor's (``run.anchor``) step."""
         anchor = run.anchor
-        run.shown, run.depth, run.anchor = True, depth, run
+        run.depth, run.anchor = depth, run
         run.step = self._renderer.create(run)
         if anchor is not None:
             self._refresher.append(anchor.step, run.step)
@@ -498,7 +498,6 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         text = owner.texts.pop("text", None)
         if text is None:
             return
-        self._refresher.show([text])
         self._refresher.refresh()  # the blocks are all in place before they move
         reply.answer.objects = [pane for pane in reply.answer.objects if pane not in text.blocks]
         if owner.step is not None:
@@ -550,8 +549,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
                     self._show(run, run.depth + 1)
                 if run.shown:
                     self._renderer.error(run, error)
-                    for ancestor in self._runs.ancestors(run):
-                        ancestor.child_error = error
+                    self._claim(run, error)
             self._finish(run, FAILED)
 
     def _pause(self, run: Run, interrupt: BaseException) -> None:
@@ -561,32 +559,38 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
             root.paused = True
         if run.child_error is interrupt:
             return
-        for ancestor in self._runs.ancestors(run):
-            ancestor.child_error = interrupt
+        self._claim(run, interrupt)
         if self.resume is not None and run.anchor is not None and run.anchor.step is not None:
             for request in interrupt.args[0] if interrupt.args else ():
                 prompt = ApprovalPrompt(request=getattr(request, "value", request), resume=self.resume)
                 run.anchor.step.param.update(collapsed=False, collapsed_on_success=False)
                 self._refresher.append(run.anchor.step, prompt)
 
+    def _claim(self, run: Run, error: BaseException) -> None:
+        """``run`` shows ``error``: the ancestors it propagates to will not repeat it."""
+        for ancestor in self._runs.ancestors(run):
+            ancestor.child_error = error
+
     def _finish(self, run: Run, status: str) -> None:
+        self._settle(run, status)
+        if self._runs.is_root(run):
+            self._close_root(run)
+
+    def _settle(self, run: Run, status: str, error: BaseException | None = None) -> None:
+        """Give the run its final status: its text shown, its step's status and title set."""
+        self._refresher.show(run.texts.values())
+        if error is not None:
+            run.error = error
         run.ended_at = time.monotonic()
         run.status = status
         if run.paused and status == SUCCESS:
             run.outcome = PAUSES["GraphInterrupt"]
         self._renderer.show_status(run)
-        if self._runs.is_root(run):
-            self._close_root(run)
 
     def _close_root(self, root: Run) -> None:
         """End whatever the root left open (events that never came), then forget the tree."""
         for run in self._runs.open_runs(root.id):
-            self._refresher.show(run.texts.values())
-            run.ended_at = time.monotonic()
-            run.status = root.status
-            if root.status == FAILED:
-                run.error = root.error
-            self._renderer.show_status(run)
+            self._settle(run, root.status, root.error)
         self._refresher.refresh()
         self._placement.finish(
             root.id,
@@ -643,13 +647,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         with self._runs.lock:
             for run in self._runs.all_runs():
                 self._halted.add(run.id)
-                if run.ended:
-                    continue
-                self._refresher.show(run.texts.values())
-                run.error = stopped
-                run.ended_at = time.monotonic()
-                run.status = FAILED
-                self._renderer.show_status(run)
+                if not run.ended:
+                    self._settle(run, FAILED, stopped)
             for run in self._runs.all_runs():
                 if self._runs.is_root(run):
                     self._close_root(run)
@@ -670,8 +669,6 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         """Apply queued events and show all buffered tokens now."""
         self._drain()
         with self._runs.lock:
-            for run in self._runs.all_runs():
-                self._refresher.show(run.texts.values())
             self._refresher.refresh()
 
     @property

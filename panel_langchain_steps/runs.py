@@ -73,7 +73,6 @@ class Run:
     #: A root run one of whose descendants paused at a LangGraph interrupt.
     paused: bool = False
     root_id: UUID | None = None
-    shown: bool = False
     depth: int = 0
     step: ChatStep | None = None
     #: The nearest shown ancestor (or this run when shown): where children go.
@@ -81,6 +80,11 @@ class Run:
     texts: dict[str, StepText] = field(default_factory=dict)
     streamed: bool = False
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def shown(self) -> bool:
+        """Whether the run has a step of its own."""
+        return self.anchor is self
 
     @property
     def elapsed(self) -> float:
