@@ -56,7 +56,7 @@ def render_once(text: str) -> float:
 
 def run(sizes: list[int], repeats: int = 3, naive_budget: float = NAIVE_BUDGET) -> list[TokenResult]:
     """Best of ``repeats`` for the bare model and this handler; the naive handler once, within a budget."""
-    warm = sample_text(200)
+    warm = sample_text(500)  # every kind of block, code included
     stream(warm, [])
     stream(warm, [ChatStepCallbackHandler(live_layout()[0])])
     results = []

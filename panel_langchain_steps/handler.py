@@ -214,7 +214,12 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         self._placement = placement_for(target)
         self.layout: ListLike = self._placement.layout
         self._runs = RunTree()
-        self._refresher = Refresher(self.flush_interval, self._placement.documents, self._runs.lock)
+        self._refresher = Refresher(
+            self.flush_interval,
+            self._placement.documents,
+            self._runs.lock,
+            report=lambda error: self._report(None, "refresh", error),
+        )
         self._configure()
         self._logged: set[tuple[str, str]] = set()
         self._halted = BoundedSet()
@@ -463,10 +468,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         anchor = run.anchor
         run.depth, run.anchor = depth, run
         run.step = self._renderer.create(run)
-        if anchor is not None:
-            self._refresher.append(anchor.step, run.step)
-        else:
-            self._placement.attach(run.root_id, run.step)
+        layout = anchor.step if anchor is not None else self._placement.steps_layout(run.root_id)
+        self._refresher.append(layout, run.step)
 
     def _write(self, run: Run, section: str, token: str) -> None:
         text = run.texts.get(section) or self._new_text(run, section)

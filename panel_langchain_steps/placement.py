@@ -29,8 +29,9 @@ class Placement:
     def configure(self, **options: Any) -> None:
         """Take the handler's feed options (``user``, ``avatar``, ``answer_in_reply``)."""
 
-    def attach(self, root_id: UUID, step: ChatStep) -> None:
-        self.layout.append(step)
+    def steps_layout(self, root_id: UUID) -> ListLike:
+        """Where a root run's top-level steps go."""
+        return self.layout
 
     def answer(self, root_id: UUID) -> Reply | None:
         """The reply whose answer area a root run's final text goes to, if any."""
@@ -129,8 +130,8 @@ class FeedPlacement(Placement):
             self._replies[root_id] = reply
         return reply
 
-    def attach(self, root_id: UUID, step: ChatStep) -> None:
-        self.reply(root_id).steps.append(step)
+    def steps_layout(self, root_id: UUID) -> ListLike:
+        return self.reply(root_id).steps
 
     def answer(self, root_id: UUID) -> Reply | None:
         return self.reply(root_id) if self.answer_in_reply else None

@@ -12,9 +12,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import panel as pn
+import param
 from panel.chat import ChatStep
+from panel.chat.step import DEFAULT_STATUS_BADGES
+from panel.chat.utils import avatar_lookup, build_avatar_pane
 from panel.layout.base import ListLike
 from panel.viewable import Viewable
+from panel.widgets.indicators import BooleanStatus
 
 from .runs import PENDING, RUNNING, SUCCESS, Run
 from .safety import (
@@ -55,6 +59,30 @@ def markdown(text: str = "", css_class: str = "step-message") -> pn.pane.Markdow
         sizing_mode="stretch_width",
         margin=(0, 10),
     )
+
+
+class Step(ChatStep):
+    """A `ChatStep` whose status and title changes patch the page in place.
+
+    `ChatStep` builds a new status badge for every status and re-sets its
+    header for every title, and each of those makes Panel and Bokeh walk the
+    whole document. Here the badge is recoloured and the title pane (bound to
+    ``title``) updates itself: a run's end costs a couple of property patches.
+    """
+
+    @param.depends("status", "default_badges", watch=True)
+    def _render_avatar(self) -> None:
+        badge = avatar_lookup(self.status, None, self.default_badges, DEFAULT_STATUS_BADGES)
+        new = build_avatar_pane(badge, ["step-avatar"])
+        current = self._avatar_placeholder.object
+        if isinstance(new, BooleanStatus) and type(current) is type(new):
+            current.param.update(value=new.value, color=new.color)
+        else:
+            self._avatar_placeholder.update(new)
+
+    def _update_header(self, *events: param.parameterized.Event) -> None:
+        if self.header is None or self._header_layout.objects != [self.header]:
+            super()._update_header(*events)
 
 
 def format_duration(seconds: float) -> str:
@@ -115,10 +143,10 @@ class StepRenderer:
 
     # -- the step and its status ------------------------------------------
 
-    def create(self, run: Run) -> ChatStep:
+    def create(self, run: Run) -> Step:
         """A new step for the run. Chains (graphs, nodes) stay open when done:
         their content is their child steps, whose titles are the outline."""
-        return ChatStep(
+        return Step(
             status=run.status,
             default_title=self.title(run),
             collapsed_on_success=self.collapsed_on_success and run.kind != "chain",

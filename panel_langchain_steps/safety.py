@@ -14,16 +14,19 @@ import functools
 import html
 import json
 import re
-from collections.abc import Mapping, Sequence
+import textwrap
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import nh3
 import panel as pn
 import param
-from markdown_it import MarkdownIt
-from markdown_it.common.utils import escapeHtml
-from markdown_it.renderer import RendererHTML
-from markdown_it.token import Token
+import pygments
+from cmarkgfm import cmark
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
 
 REDACTED = "[redacted]"
 
@@ -163,19 +166,38 @@ def to_json(value: Any) -> str:
 
 # -- Markdown ------------------------------------------------------------------
 
+# Stands in for every "<" that is not an autolink's, so cmark sees no raw HTML:
+# it comes back as "&lt;", shown as text (in code too). A noncharacter, so
+# it cannot be confused with text (any in the input becomes U+FFFD first).
+_LESS_THAN = "\ufdd0"
+# A backslash escape (kept: "\\<" is already text) or a "<" that does not open an autolink.
+_RAW_LESS_THAN = re.compile(r"\\.|<(?!(?:https?|mailto):[^\s<>]*>)", re.IGNORECASE | re.DOTALL)
+# cmark's own output, whose text and attributes are escaped: these shapes are exact.
+_IMAGE = re.compile(r'<img src="([^"]*)" alt="([^"]*)"(?: title="[^"]*")? />')
+_LINK = re.compile(r'<a href="([^"]*)"([^>]*)>(.*?)</a>', re.DOTALL)
+_CODE = re.compile(r'<pre><code class="language-([^"]*)">(.*?)</code></pre>', re.DOTALL)
+_CMARK_OPTIONS = (
+    cmark.Options.CMARK_OPT_VALIDATE_UTF8
+    | cmark.Options.CMARK_OPT_FOOTNOTES
+    | cmark.Options.CMARK_OPT_TABLE_PREFER_STYLE_ATTRIBUTES
+)
+_CMARK_EXTENSIONS = ["table", "strikethrough", "autolink", "tasklist"]
+# The markup (and so the styles) of Panel's own highlighted code blocks.
+_CODE_FORMAT = HtmlFormatter(cssclass="codehilite", wrapcode=True)
+
 #: What the renderer may emit: the tags and attributes of Markdown's own output.
 _sanitize = functools.partial(
     nh3.clean,
     tags={
-        *("a", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "hr", "input", "li"),
-        *("ol", "p", "pre", "s", "section", "span", "strong", "sup", "table", "tbody", "td", "th"),
-        *("thead", "tr", "ul", "h1", "h2", "h3", "h4", "h5", "h6"),
+        *("a", "blockquote", "br", "code", "del", "div", "em", "hr", "input", "li", "ol", "p", "pre"),
+        *("section", "span", "strong", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul"),
+        *("h1", "h2", "h3", "h4", "h5", "h6"),
     },
     attributes={
-        **{tag: {"class"} for tag in ("code", "div", "hr", "li", "pre", "section", "span", "sup", "ul")},
+        **{tag: {"class"} for tag in ("code", "div", "section", "span", "sup")},
         "a": {"href", "title"},
-        "input": {"class", "checked", "disabled"},
-        "ol": {"class", "start"},
+        "input": {"checked", "disabled"},
+        "ol": {"start"},
         "td": {"style"},
         "th": {"style"},
     },
@@ -186,32 +208,58 @@ _sanitize = functools.partial(
 )
 
 
-def _is_web_link(url: str) -> bool:
-    """markdown-it's link check: only http(s) and mailto URLs become links."""
-    return _WEB_LINK.match(url) is not None
+def render_markdown(text: str) -> str:
+    """Untrusted Markdown as inert HTML (GitHub-flavoured, by cmark-gfm).
+
+    Raw HTML shows as text; only http(s) and mailto links are links, opening
+    a new tab; images become links to the image; code is highlighted.
+    """
+    source = _RAW_LESS_THAN.sub(_hide_less_than, text.replace(_LESS_THAN, "\ufffd"))
+    rendered = cmark.markdown_to_html_with_extensions(
+        source, options=_CMARK_OPTIONS, extensions=_CMARK_EXTENSIONS
+    )
+    rendered = _IMAGE.sub(_image_link, _LINK.sub(_link, rendered))
+    if '<code class="language-' in rendered:
+        rendered = _CODE.sub(_highlight, rendered)
+    return _sanitize(rendered.replace(_LESS_THAN, "&lt;"))
 
 
-class _InertRenderer(RendererHTML):
-    """markdown-it's HTML renderer with images as links, links opening a new
-    tab, and the allowlist sanitizer over everything it renders."""
+def _hide_less_than(match: re.Match[str]) -> str:
+    return _LESS_THAN if match[0] == "<" else match[0]
 
-    def __init__(self, parser: MarkdownIt, plugin_rules: Mapping[str, Any]):
-        super().__init__(parser)
-        # Keep what plugins (footnotes, ...) added; the built-in rules are ours.
-        self.rules = {**plugin_rules, **self.rules}
 
-    def render(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
-        return _sanitize(super().render(tokens, options, env))
+def _image_link(match: re.Match[str]) -> str:
+    """A link to the image instead of the image, so the page fetches nothing; plain text if not a web URL."""
+    label = f"image: {match[2] or match[1]}"
+    return f'<a target="_blank" href="{match[1]}">{label}</a>' if _WEB_LINK.match(match[1]) else label
 
-    def link_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-        tokens[idx].attrSet("target", "_blank")
-        return self.renderToken(tokens, idx, options, env)
 
-    def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-        """A link to the image instead of the image: the page fetches nothing."""
-        src = str(tokens[idx].attrGet("src"))
-        alt = self.renderInlineAsText(tokens[idx].children or [], options, env) or src
-        return f'<a href="{escapeHtml(src)}" target="_blank">image: {escapeHtml(alt)}</a>'
+def _link(match: re.Match[str]) -> str:
+    """Web links open in a new tab; any other URL (relative, ``javascript:``, ...) leaves plain text."""
+    if _WEB_LINK.match(match[1]):
+        return f'<a target="_blank" href="{match[1]}"{match[2]}>{match[3]}</a>'
+    return match[3]
+
+
+def _highlight(match: re.Match[str]) -> str:
+    """A code block in a named language, highlighted by Pygments as Panel's Markdown pane does."""
+    code = html.unescape(match[2].replace(_LESS_THAN, "<"))
+    return _highlighted(code, html.unescape(match[1])) or match[0]
+
+
+# A streamed answer's blocks are rendered again at every refresh: finished code is highlighted once.
+@functools.lru_cache(maxsize=512)
+def _highlighted(code: str, language: str) -> str | None:
+    lexer = _lexer(language)
+    return None if lexer is None else pygments.highlight(code, lexer, _CODE_FORMAT)
+
+
+@functools.lru_cache(maxsize=64)
+def _lexer(language: str) -> Lexer | None:
+    try:
+        return get_lexer_by_name(language)
+    except ClassNotFound:
+        return None
 
 
 class SafeMarkdown(pn.pane.Markdown):
@@ -220,15 +268,15 @@ class SafeMarkdown(pn.pane.Markdown):
     Headings, emphasis, lists, tables, code blocks and http(s) links render
     as usual. Raw HTML shows as text; other links (``javascript:``,
     ``data:``, relative) stay plain text; images become links; math is not
-    typeset. Panel's incremental rendering of streamed text still applies.
+    typeset. Text streamed into it still goes to the browser as diffs.
     """
 
     renderer = param.Selector(
-        default="markdown-it",
-        objects=["markdown-it"],
+        default="cmark-gfm",
+        objects=["cmark-gfm"],
         readonly=True,
         doc="""
-        Always markdown-it, the renderer made safe here.""",
+        Always cmark-gfm (GitHub's CommonMark, in C), made safe here.""",
     )
 
     disable_anchors = param.Boolean(
@@ -248,18 +296,9 @@ class SafeMarkdown(pn.pane.Markdown):
     # Never picked by `pn.panel` for a plain string.
     priority: ClassVar[float | bool | None] = False
 
-    @classmethod
-    @functools.cache
-    def _get_parser(
-        cls,
-        renderer: str,
-        plugins: tuple,
-        hard_line_break: bool = False,
-        disable_anchors: bool = True,
-        **renderer_options: Any,
-    ) -> MarkdownIt:
-        options = {**renderer_options, "html": False}
-        parser = super()._get_parser(renderer, plugins, hard_line_break, disable_anchors, **options)
-        parser.validateLink = _is_web_link
-        parser.renderer = _InertRenderer(parser, parser.renderer.rules)
-        return parser
+    def _transform_object(self, obj: Any) -> dict[str, Any]:
+        source = "" if obj is None else obj if isinstance(obj, str) else obj._repr_markdown_()
+        rendered = render_markdown(textwrap.dedent(source) if self.dedent else source)
+        # Panel >= 1.10 keeps the unescaped HTML to diff streamed updates against.
+        keep = getattr(self, "_escape_html", None)
+        return keep(rendered) if keep is not None else {"object": html.escape(rendered)}

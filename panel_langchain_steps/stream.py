@@ -28,7 +28,7 @@ from panel.layout.base import ListLike
 from panel.viewable import Viewable
 
 #: A block is closed at the first safe cut after it holds this many characters.
-BLOCK_CHARS = 4000
+BLOCK_CHARS = 16000
 #: New steps wait between refreshes this many times as long as the last refresh took.
 STEP_BACKOFF = 4
 
@@ -147,9 +147,11 @@ class Refresher:
         interval: float,
         documents: Callable[[], Iterable[Document]],
         lock: threading.RLock,
+        report: Callable[[Exception], None],
     ):
         self.interval = interval
         self._documents = documents
+        self._report = report
         self._dirty: list[StepText] = []
         self._queued: dict[int, tuple[ListLike, list[Viewable]]] = {}
         self._lock = threading.Lock()
@@ -207,7 +209,10 @@ class Refresher:
             self._refresh_due()
 
     def _refresh_due(self) -> None:
-        self.refresh(all_steps=False)
+        try:
+            self.refresh(all_steps=False)
+        except Exception as error:  # on the timer's thread or the loop: nobody else would see it
+            self._report(error)
 
     def refresh(self, all_steps: bool = True) -> None:
         """Show every dirty section and queued addition now, as one document update.
@@ -246,12 +251,18 @@ class Refresher:
                     }
                     for key in queued:
                         del self._queued[key]
+                failure = None
                 for layout, items in queued.values():
-                    layout.extend(items)
+                    try:
+                        layout.extend(items)
+                    except Exception as error:  # one layout's fault must not cost the others theirs
+                        failure = failure or error
             if steps_due and queued:
                 self._steps_due = time.monotonic() + STEP_BACKOFF * (time.monotonic() - start)
             if self._queued:
                 self._retry()
+        if failure is not None:
+            raise failure
 
     @staticmethod
     def _due(items: list[Viewable], steps_due: bool) -> bool:

@@ -22,6 +22,7 @@ from panel.pane import Markdown
 from pydantic import PrivateAttr
 
 from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps.render import Step
 from panel_langchain_steps.stream import BLOCK_CHARS, Refresher, StepText
 from panel_langchain_steps.testing import ScriptedChatModel
 
@@ -156,7 +157,8 @@ def test_writer_and_shower_threads_keep_every_token_in_order():
 
 def test_refresher_shows_every_mark_from_many_threads():
     texts = [StepText(Block, block_chars=100) for _ in range(8)]
-    refresher = Refresher(0.001, lambda: [], threading.RLock())
+    failures: list[Exception] = []
+    refresher = Refresher(0.001, lambda: [], threading.RLock(), failures.append)
 
     def write(text: StepText, run: int) -> None:
         for n in range(3000):
@@ -170,6 +172,7 @@ def test_refresher_shows_every_mark_from_many_threads():
     refresher.refresh()
     for run, text in enumerate(texts):
         assert "".join(block.object for block in text.blocks) == "".join(f"{run}:{n} " for n in range(3000))
+    assert failures == []
 
 
 def test_a_refresh_updates_the_document_as_one_held_update():
@@ -186,7 +189,7 @@ def test_a_refresh_updates_the_document_as_one_held_update():
         return pane
 
     texts = [StepText(new_block, block_chars=50) for _ in range(2)]
-    refresher = Refresher(0.01, lambda: [doc], threading.RLock())
+    refresher = Refresher(0.01, lambda: [doc], threading.RLock(), pytest.fail)
     for text in texts:
         text.write(LONG_ANSWER[:400])
         refresher.mark(text)
@@ -202,7 +205,7 @@ def test_additions_to_a_page_are_batched_in_order():
     doc = Document()
     layout = pn.Column()
     layout.server_doc(doc)
-    refresher = Refresher(5.0, lambda: [doc], threading.RLock())
+    refresher = Refresher(5.0, lambda: [doc], threading.RLock(), pytest.fail)
     items = [ChatStep(), Markdown("a"), ChatStep()]
     for item in items:
         refresher.append(layout, item)
@@ -213,6 +216,26 @@ def test_additions_to_a_page_are_batched_in_order():
     refresher.refresh()
     refresher.cancel()
     assert all(shown is item for shown, item in zip(layout, items, strict=True))
+
+
+class RefusingColumn(pn.Column):
+    """A real Column that refuses new children, as a fault inside rendering."""
+
+    def extend(self, objects):
+        raise RuntimeError("layout refused")
+
+
+def test_a_fault_in_a_timed_refresh_is_reported_and_spares_other_layouts():
+    doc = Document()
+    refusing, layout = RefusingColumn(), pn.Column()
+    pn.Column(refusing, layout).server_doc(doc)
+    failures: list[Exception] = []
+    refresher = Refresher(0.001, lambda: [doc], threading.RLock(), failures.append)
+    refresher.append(refusing, Markdown("lost to the fault"))
+    refresher.append(layout, Markdown("still shown"))
+    assert wait_for(lambda: failures and len(layout) == 1)
+    assert [str(error) for error in failures] == ["layout refused"]
+    assert layout[0].object == "still shown"
 
 
 def test_many_steps_all_show_in_order(make_handler):
@@ -294,3 +317,18 @@ def test_step_text_blocks_join_to_the_text_and_cut_outside_fences(pieces, chunki
         line = source.count("\n", 0, offset)
         assert all(not first < line < end for first, end in fenced_lines(source))
         assert not source[offset].isspace()
+
+
+@pytest.mark.parametrize(("status", "color"), [("success", "success"), ("failed", "danger")])
+def test_a_status_change_patches_the_step_in_place(status, color):
+    doc = Document()
+    layout = pn.Column()
+    layout.server_doc(doc)
+    step = Step(status="running", default_title="Tool x")
+    layout.append(step)
+    models = {model.id for model in doc.models}
+    step.param.update(status=status, **{f"{status}_title": f"Tool x · {status}"})
+    assert {model.id for model in doc.models} == models  # nothing rebuilt
+    badges = [model.css_classes for model in doc.models if "dot-filled" in getattr(model, "css_classes", [])]
+    assert badges == [["dot-filled", color]]
+    assert any(getattr(model, "text", None) == f"Tool x · {status}" for model in doc.models)
