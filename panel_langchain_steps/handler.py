@@ -59,7 +59,7 @@ def _intake(method: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(method)
     def wrapper(self: ChatStepCallbackHandler, *args: Any, **kwargs: Any) -> None:
-        if halts:
+        if halts and self._halted:
             self._check_halted(kwargs.get("run_id"), kwargs.get("parent_run_id"))
         self._take(method, args, kwargs)
 
