@@ -28,7 +28,7 @@ from panel.layout.base import ListLike
 from panel.viewable import Viewable
 
 #: A block is closed at the first safe cut after it holds this many characters.
-BLOCK_CHARS = 16000
+BLOCK_CHARS = 32000
 #: New steps wait between refreshes this many times as long as the last refresh took.
 STEP_BACKOFF = 4
 

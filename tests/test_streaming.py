@@ -32,7 +32,7 @@ LONG_ANSWER = "".join(
     f"- bullet {n}\n- another bullet\n\n"
     f"```python\ndef step_{n}():\n    x = {n}\n\n\n    return x\n```\n\n"
     f"~~~\nplain fence with a blank line\n\nstill inside\n~~~\n\n"
-    for n in range(60)
+    for n in range(BLOCK_CHARS // 250)  # a little over one block
 )
 NO_BLANK_LINES = "".join(f"line {n} of one long paragraph without a break\n" for n in range(400))
 UNCLOSED_FENCE = "Intro.\n\n```\n" + "".join(f"code line {n}\n\n" for n in range(300))
