@@ -172,6 +172,7 @@ def to_json(value: Any) -> str:
 _LESS_THAN = "\ufdd0"
 # A backslash escape (kept: "\\<" is already text) or a "<" that does not open an autolink.
 _RAW_LESS_THAN = re.compile(r"\\.|<(?!(?:https?|mailto):[^\s<>]*>)", re.IGNORECASE | re.DOTALL)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # cmark's own output, whose text and attributes are escaped: these shapes are exact.
 _IMAGE = re.compile(r'<img src="([^"]*)" alt="([^"]*)"(?: title="[^"]*")? />')
 _LINK = re.compile(r'<a href="([^"]*)"([^>]*)>(.*?)</a>', re.DOTALL)
@@ -215,30 +216,42 @@ def render_markdown(text: str) -> str:
     a new tab; images become links to the image; code is highlighted.
     """
     source = _RAW_LESS_THAN.sub(_hide_less_than, text.replace(_LESS_THAN, "\ufffd"))
-    rendered = cmark.markdown_to_html_with_extensions(
-        source, options=_CMARK_OPTIONS, extensions=_CMARK_EXTENSIONS
-    )
-    rendered = _IMAGE.sub(_image_link, _LINK.sub(_link, rendered))
+    rendered = _IMAGE.sub(_image_link, _LINK.sub(_link, _cmark(source)))
     if '<code class="language-' in rendered:
         rendered = _CODE.sub(_highlight, rendered)
     return _sanitize(rendered.replace(_LESS_THAN, "&lt;"))
+
+
+def _cmark(source: str) -> str:
+    try:
+        return cmark.markdown_to_html_with_extensions(
+            source, options=_CMARK_OPTIONS, extensions=_CMARK_EXTENSIONS
+        )
+    except UnicodeEncodeError:  # lone surrogates (broken JSON, say) are not UTF-8: shown as U+FFFD
+        return _cmark(_SURROGATE.sub("\ufffd", source))
 
 
 def _hide_less_than(match: re.Match[str]) -> str:
     return _LESS_THAN if match[0] == "<" else match[0]
 
 
+def _image_label(match: re.Match[str]) -> str:
+    return f"image: {match[2] or match[1]}"
+
+
 def _image_link(match: re.Match[str]) -> str:
     """A link to the image instead of the image, so the page fetches nothing; plain text if not a web URL."""
-    label = f"image: {match[2] or match[1]}"
+    label = _image_label(match)
     return f'<a target="_blank" href="{match[1]}">{label}</a>' if _WEB_LINK.match(match[1]) else label
 
 
 def _link(match: re.Match[str]) -> str:
-    """Web links open in a new tab; any other URL (relative, ``javascript:``, ...) leaves plain text."""
+    """Web links open in a new tab; any other URL (relative, ``javascript:``, ...) leaves plain text.
+    An image inside a link becomes its label (links cannot nest)."""
+    content = _IMAGE.sub(_image_label, match[3])
     if _WEB_LINK.match(match[1]):
-        return f'<a target="_blank" href="{match[1]}"{match[2]}>{match[3]}</a>'
-    return match[3]
+        return f'<a target="_blank" href="{match[1]}"{match[2]}>{content}</a>'
+    return content
 
 
 def _highlight(match: re.Match[str]) -> str:

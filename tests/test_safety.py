@@ -259,6 +259,7 @@ def test_model_markdown_still_formats():
             {"https://example.com": "https://example.com"} | {"http://www.example.org": "www.example.org"},
         ),
         ("[mail](mailto:a@example.com)", {"mailto:a@example.com": "mail"}),
+        ("[![logo](https://example.com/i.png)](https://example.com)", {"https://example.com": "image: logo"}),
     ],
 )
 def test_only_web_links_are_links_and_images_are_not_fetched(source, links):
@@ -278,6 +279,12 @@ def test_the_pane_cannot_be_loosened():
 
 def test_plain_strings_still_get_panels_own_markdown():
     assert type(pn.panel("some text")) is pn.pane.Markdown
+
+
+def test_text_cmark_cannot_encode_still_renders():
+    # A lone surrogate (from broken JSON) is not UTF-8; the stand-in for "<" must stay text too.
+    parsed = assert_inert(rendered("broken \ud800 JSON, a \ufdd0 noncharacter, and <b>"))
+    assert parsed.text.strip() == "broken \ufffd JSON, a \ufffd noncharacter, and <b>"
 
 
 def test_streamed_text_goes_to_the_browser_as_diffs():
