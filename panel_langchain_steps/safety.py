@@ -69,6 +69,9 @@ _REDACT_MARGIN = 4096
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&=$^:])")
 _WEB_LINK = re.compile(r"(?:https?|mailto):", re.IGNORECASE)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_LINE_ENDING = re.compile(r"\r\n?")
+# A line break inside a paragraph; a backslash before it makes it a hard break.
+_INNER_LINE_BREAK = re.compile(r"(?<=[^\n])\n(?=[^\n])")
 
 
 def escape_html(text: object) -> str:
@@ -131,9 +134,11 @@ def _redact_clip(text: str, limit: int | None) -> tuple[str, str]:
 
 
 def plain_text(text: str, limit: int | None) -> str:
-    """Untrusted text for a Markdown body, shown literally: redacted, clipped with a note, escaped."""
+    """Untrusted text for a Markdown body, shown literally, line breaks kept: redacted,
+    clipped with a note, escaped."""
     shown, note = _redact_clip(text, limit)
-    return escape_markdown(shown) + note
+    lines = _LINE_ENDING.sub("\n", escape_markdown(shown))
+    return _INNER_LINE_BREAK.sub("\\\n", lines) + note
 
 
 def code_text(text: str, limit: int | None, language: str = "") -> str:
@@ -209,26 +214,26 @@ _sanitize = functools.partial(
 )
 
 
-def render_markdown(text: str) -> str:
+def render_markdown(text: str, hard_line_break: bool = False) -> str:
     """Untrusted Markdown as inert HTML (GitHub-flavoured, by cmark-gfm).
 
     Raw HTML shows as text; only http(s) and mailto links are links, opening
-    a new tab; images become links to the image; code is highlighted.
+    a new tab; images become links to the image; code is highlighted. With
+    ``hard_line_break`` every line break inside a paragraph is kept.
     """
     source = _RAW_LESS_THAN.sub(_hide_less_than, text.replace(_LESS_THAN, "\ufffd"))
-    rendered = _IMAGE.sub(_image_link, _LINK.sub(_link, _cmark(source)))
+    options = _CMARK_OPTIONS | (cmark.Options.CMARK_OPT_HARDBREAKS if hard_line_break else 0)
+    rendered = _IMAGE.sub(_image_link, _LINK.sub(_link, _cmark(source, options)))
     if '<code class="language-' in rendered:
         rendered = _CODE.sub(_highlight, rendered)
     return _sanitize(rendered.replace(_LESS_THAN, "&lt;"))
 
 
-def _cmark(source: str) -> str:
+def _cmark(source: str, options: int) -> str:
     try:
-        return cmark.markdown_to_html_with_extensions(
-            source, options=_CMARK_OPTIONS, extensions=_CMARK_EXTENSIONS
-        )
+        return cmark.markdown_to_html_with_extensions(source, options=options, extensions=_CMARK_EXTENSIONS)
     except UnicodeEncodeError:  # lone surrogates (broken JSON, say) are not UTF-8: shown as U+FFFD
-        return _cmark(_SURROGATE.sub("\ufffd", source))
+        return _cmark(_SURROGATE.sub("\ufffd", source), options)
 
 
 def _hide_less_than(match: re.Match[str]) -> str:
@@ -306,12 +311,33 @@ class SafeMarkdown(pn.pane.Markdown):
         No math typesetting (it can draw over the page).""",
     )
 
+    extensions = param.List(
+        default=[],
+        readonly=True,
+        doc="""
+        Not used: the Markdown this pane understands is fixed (GitHub-flavoured).""",
+    )
+
+    plugins = param.List(
+        default=[],
+        readonly=True,
+        doc="""
+        Not used: the Markdown this pane understands is fixed (GitHub-flavoured).""",
+    )
+
+    renderer_options = param.Dict(
+        default={},
+        readonly=True,
+        doc="""
+        Not used: the Markdown this pane understands is fixed (GitHub-flavoured).""",
+    )
+
     # Never picked by `pn.panel` for a plain string.
     priority: ClassVar[float | bool | None] = False
 
     def _transform_object(self, obj: Any) -> dict[str, Any]:
         source = "" if obj is None else obj if isinstance(obj, str) else obj._repr_markdown_()
-        rendered = render_markdown(textwrap.dedent(source) if self.dedent else source)
+        rendered = render_markdown(textwrap.dedent(source) if self.dedent else source, self.hard_line_break)
         # Panel >= 1.10 keeps the unescaped HTML to diff streamed updates against.
         keep = getattr(self, "_escape_html", None)
         return keep(rendered) if keep is not None else {"object": html.escape(rendered)}

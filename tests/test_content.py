@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 
 from conftest import QUESTION, adding_agent, shout
@@ -9,6 +10,7 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.tools import tool
 from panel.pane import Markdown
 
 from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, step_tree
@@ -129,3 +131,18 @@ def test_finished_trace_reads_as_an_outline(make_handler):
     for step in iter_steps(step_tree(handler.layout)):
         is_chain = not step["title"].startswith(("Tool", "Model"))
         assert step["collapsed"] is not is_chain, step["title"]
+
+
+@tool
+def listing() -> str:
+    """Three files, one per line."""
+    return "a.txt\nb.txt\r\nc.txt"
+
+
+def test_tool_output_keeps_its_line_breaks(make_handler):
+    handler = make_handler()
+    listing.invoke({}, config={"callbacks": [handler]})
+    handler.flush()
+    (step,) = handler.layout
+    (output,) = [pane for pane in step.objects if isinstance(pane, Markdown) and "Output" in pane.object]
+    assert "<p>a.txt<br>\nb.txt<br>\nc.txt</p>" in html.unescape(output.get_root().text)

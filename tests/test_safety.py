@@ -269,16 +269,26 @@ def test_only_web_links_are_links_and_images_are_not_fetched(source, links):
 
 
 def test_the_pane_cannot_be_loosened():
-    assert rendered("<b>x</b> $$\\rule{9in}{9in}$$", renderer_options={"html": True}) == (
-        "<p>&lt;b&gt;x&lt;/b&gt; $$\\rule{9in}{9in}$$</p>\n"
-    )
-    for params in ({"disable_math": False}, {"disable_anchors": False}, {"renderer": "markdown"}):
+    assert rendered("<b>x</b> $$\\rule{9in}{9in}$$") == "<p>&lt;b&gt;x&lt;/b&gt; $$\\rule{9in}{9in}$$</p>\n"
+    for params in (
+        {"disable_math": False},
+        {"disable_anchors": False},
+        {"renderer": "markdown"},
+        {"renderer_options": {"html": True}},
+        {"plugins": [lambda parser: parser]},
+        {"extensions": ["extra"]},
+    ):
         with pytest.raises((TypeError, ValueError)):
             SafeMarkdown("x", **params)
 
 
 def test_plain_strings_still_get_panels_own_markdown():
     assert type(pn.panel("some text")) is pn.pane.Markdown
+
+
+def test_hard_line_breaks_are_an_option():
+    assert rendered("one\ntwo") == "<p>one\ntwo</p>\n"
+    assert rendered("one\ntwo", hard_line_break=True) == "<p>one<br>\ntwo</p>\n"
 
 
 def test_text_cmark_cannot_encode_still_renders():
