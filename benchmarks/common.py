@@ -15,7 +15,7 @@ from bokeh.protocol import Protocol
 from langchain_core.callbacks import BaseCallbackHandler
 from panel.chat import ChatStep
 
-from panel_langchain_steps.testing import split_tokens
+from panel_langchain_steps.testing import ScriptedChatModel, split_tokens
 
 _PARAGRAPH = (
     "The next step reads the tool's result and decides what to do with it. "
@@ -93,6 +93,19 @@ def quiet_gc() -> Iterator[None]:
     """Collect before a measurement so one run's garbage is not billed to the next."""
     gc.collect()
     yield
+
+
+def stream(text: str, callbacks: list, budget: float | None = None) -> tuple[int, float, bool]:
+    """Stream ``text`` through LangChain; return (tokens streamed, seconds, stopped by the budget)."""
+    model = ScriptedChatModel(responses=[text])
+    seen = 0
+    with quiet_gc():
+        start = time.perf_counter()
+        for chunk in model.stream("question", config={"callbacks": callbacks}):
+            seen += bool(chunk.content)
+            if budget is not None and time.perf_counter() - start > budget:
+                return seen, time.perf_counter() - start, True
+        return seen, time.perf_counter() - start, False
 
 
 def timed(work: Callable[[], Any]) -> float:

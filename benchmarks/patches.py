@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from panel_langchain_steps import ChatStepCallbackHandler
-from panel_langchain_steps.testing import ScriptedChatModel
+from panel_langchain_steps.testing import split_tokens
 
-from .common import NaiveHandler, PatchMeter, live_layout, sample_text
+from .common import NaiveHandler, PatchMeter, live_layout, sample_text, stream
 
 
 @dataclass
@@ -34,14 +33,9 @@ def measure(tokens: int, naive: bool, budget: float) -> tuple[int, int, int]:
     layout, doc = live_layout()
     meter = PatchMeter(doc)
     handler = NaiveHandler(layout) if naive else ChatStepCallbackHandler(layout)
-    model = ScriptedChatModel(responses=[sample_text(tokens)])
-    chars = 0
-    start = time.perf_counter()
-    for chunk in model.stream("question", config={"callbacks": [handler]}):
-        chars += len(chunk.content) if isinstance(chunk.content, str) else 0
-        if naive and time.perf_counter() - start > budget:
-            break
-    return chars, meter.bytes, meter.messages
+    text = sample_text(tokens)
+    seen, _, _ = stream(text, [handler], budget if naive else None)
+    return len("".join(split_tokens(text)[:seen])), meter.bytes, meter.messages
 
 
 def run(tokens: int, naive_budget: float) -> PatchResult:

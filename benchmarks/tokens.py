@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import time
+import functools
 from dataclasses import dataclass
+
+from panel.layout.base import ListLike
 
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.render import Step, markdown
 from panel_langchain_steps.stream import StepText
-from panel_langchain_steps.testing import ScriptedChatModel, split_tokens
+from panel_langchain_steps.testing import split_tokens
 
-from .common import NaiveHandler, live_layout, quiet_gc, sample_text
+from .common import NaiveHandler, live_layout, sample_text, stream, timed
 
 #: The naive handler is quadratic: it stops streaming after this many seconds.
 NAIVE_BUDGET = 10.0
@@ -31,43 +33,25 @@ class TokenResult:
         return self.handler_us / self.bare_us
 
 
-def stream(text: str, callbacks: list, budget: float | None = None) -> tuple[int, float, bool]:
-    """Stream ``text`` through LangChain; return (tokens streamed, seconds, stopped by the budget)."""
-    model = ScriptedChatModel(responses=[text])
-    seen = 0
-    with quiet_gc():
-        start = time.perf_counter()
-        for chunk in model.stream("question", config={"callbacks": callbacks}):
-            seen += bool(chunk.content)
-            if budget is not None and time.perf_counter() - start > budget:
-                return seen, time.perf_counter() - start, True
-        return seen, time.perf_counter() - start, False
-
-
 def render_once(text: str) -> float:
     """Seconds to render ``text`` once as Markdown blocks in a live document: the floor for (c)."""
     layout, _ = live_layout()
     blocks = StepText(lambda source: layout.append(markdown(source)) or layout[-1])
-    with quiet_gc():
-        start = time.perf_counter()
-        blocks.write(text)
-        blocks.show()
-        return time.perf_counter() - start
+    blocks.write(text)
+    return timed(blocks.show)
 
 
 def one_step() -> float:
     """Seconds to create, place and finish one step with no text in a live document: the
     part of (c) that does not depend on the number of tokens (best of 3)."""
-    best = float("inf")
-    for _ in range(3):
-        layout, _ = live_layout()
-        with quiet_gc():
-            start = time.perf_counter()
-            step = Step(status="running", default_title="Model")
-            layout.append(step)
-            step.param.update(status="success", success_title="Model · done in 0.1 s")
-            best = min(best, time.perf_counter() - start)
-    return best
+
+    def create_place_finish(layout: ListLike) -> None:
+        step = Step(status="running", default_title="Model")
+        layout.append(step)
+        step.param.update(status="success", success_title="Model · done in 0.1 s")
+
+    layouts = [live_layout()[0] for _ in range(3)]
+    return min(timed(functools.partial(create_place_finish, layout)) for layout in layouts)
 
 
 def run(sizes: list[int], repeats: int = 3, naive_budget: float = NAIVE_BUDGET) -> list[TokenResult]:

@@ -377,12 +377,10 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
     def _buffer_token(self, kwargs: dict, args: tuple) -> bool:
         token = args[0] if args else kwargs.get("token")
         run = self._runs.get(kwargs.get("run_id"))
-        text = run.texts.get("text") if run is not None and isinstance(token, str) else None
-        if text is None:
+        if run is None or "text" not in run.texts or not isinstance(token, str):
             return False
         if token:
-            text.write(token)
-            self._refresher.mark(text)
+            self._write(run, "text", token)
         return True
 
     def _apply(self, method: Callable[..., Any], args: tuple, kwargs: dict) -> None:
@@ -617,10 +615,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         try:
             with self._runs.lock:
                 if not run.ended:
-                    run.status = FAILED if run.error is not None else SUCCESS
-                    if run.step is not None:
-                        run.step.status = run.status
-                        self._renderer.show_status(run)
+                    self._settle(run, FAILED if run.error is not None else SUCCESS)
                 if self._runs.is_root(run):
                     self._close_root(run)
         except Exception as error:

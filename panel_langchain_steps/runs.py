@@ -79,7 +79,6 @@ class Run:
     anchor: Run | None = None
     texts: dict[str, StepText] = field(default_factory=dict)
     streamed: bool = False
-    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def shown(self) -> bool:

@@ -280,6 +280,15 @@ def _lexer(language: str) -> Lexer | None:
         return None
 
 
+def _fixed(kind: type[param.Parameter], default: Any) -> param.Parameter:
+    """A read-only stand-in for a `Markdown` option this pane does not use."""
+    return kind(
+        default=default,
+        readonly=True,
+        doc="Not used: the Markdown this pane understands is fixed (GitHub-flavoured).",
+    )
+
+
 class SafeMarkdown(pn.pane.Markdown):
     """A Markdown pane for untrusted text.
 
@@ -311,26 +320,9 @@ class SafeMarkdown(pn.pane.Markdown):
         No math typesetting (it can draw over the page).""",
     )
 
-    extensions = param.List(
-        default=[],
-        readonly=True,
-        doc="""
-        Not used: the Markdown this pane understands is fixed (GitHub-flavoured).""",
-    )
-
-    plugins = param.List(
-        default=[],
-        readonly=True,
-        doc="""
-        Not used: the Markdown this pane understands is fixed (GitHub-flavoured).""",
-    )
-
-    renderer_options = param.Dict(
-        default={},
-        readonly=True,
-        doc="""
-        Not used: the Markdown this pane understands is fixed (GitHub-flavoured).""",
-    )
+    extensions = _fixed(param.List, [])
+    plugins = _fixed(param.List, [])
+    renderer_options = _fixed(param.Dict, {})
 
     # Never picked by `pn.panel` for a plain string.
     priority: ClassVar[float | bool | None] = False
