@@ -76,11 +76,11 @@ class StepText:
         pending = "".join(self._pending[:])
         return "".join(block.object for block in self.blocks[:-1]) + self._source + pending
 
-    def show(self) -> bool:
-        """Move buffered text into the blocks; return whether anything changed."""
+    def show(self) -> None:
+        """Move buffered text into the blocks."""
         count = len(self._pending)
         if not count:
-            return False
+            return
         new = "".join(self._pending[:count])
         del self._pending[:count]
         self._source += new
@@ -91,7 +91,6 @@ class StepText:
             self._block = None
         if self._source or self._block is None:
             self._set_block(self._source)
-        return True
 
     def _set_block(self, text: str) -> None:
         if self._block is None:
@@ -233,36 +232,42 @@ class Refresher:
             self._apply(texts)
 
     def _apply(self, texts: list[StepText], all_steps: bool = True) -> None:
+        failure = None
         with self._show_lock:
             start = time.monotonic()
             steps_due = all_steps or start >= self._steps_due
-            with self._lock:
-                waiting = [items for _, items in self._queued.values()]
-            if not texts and not any(self._due(items, steps_due) for items in waiting):
-                if self._queued:
-                    self._retry()
-                return
-            with self.batch():
-                for text in texts:
-                    text.show()
-                with self._lock:
-                    queued = {
-                        key: entry for key, entry in self._queued.items() if self._due(entry[1], steps_due)
-                    }
-                    for key in queued:
-                        del self._queued[key]
-                failure = None
-                for layout, items in queued.values():
-                    try:
-                        layout.extend(items)
-                    except Exception as error:  # one layout's fault must not cost the others theirs
-                        failure = failure or error
-            if steps_due and queued:
-                self._steps_due = time.monotonic() + STEP_BACKOFF * (time.monotonic() - start)
+            if texts or self._any_due(steps_due):
+                with self.batch():
+                    for text in texts:
+                        text.show()  # may queue new blocks: the queue is taken after
+                    queued = self._take_due(steps_due)
+                    failure = self._extend(queued)
+                if steps_due and queued:
+                    self._steps_due = time.monotonic() + STEP_BACKOFF * (time.monotonic() - start)
             if self._queued:
                 self._retry()
         if failure is not None:
             raise failure
+
+    def _any_due(self, steps_due: bool) -> bool:
+        with self._lock:
+            return any(self._due(items, steps_due) for _, items in self._queued.values())
+
+    def _take_due(self, steps_due: bool) -> list[tuple[ListLike, list[Viewable]]]:
+        with self._lock:
+            due = [key for key, (_, items) in self._queued.items() if self._due(items, steps_due)]
+            return [self._queued.pop(key) for key in due]
+
+    @staticmethod
+    def _extend(queued: list[tuple[ListLike, list[Viewable]]]) -> Exception | None:
+        """Add each layout's queued items; one layout's fault must not cost the others theirs."""
+        failure = None
+        for layout, items in queued:
+            try:
+                layout.extend(items)
+            except Exception as error:
+                failure = failure or error
+        return failure
 
     @staticmethod
     def _due(items: list[Viewable], steps_due: bool) -> bool:

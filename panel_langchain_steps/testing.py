@@ -111,13 +111,13 @@ class ScriptedChatModel(BaseChatModel):
                         }
                     ],
                 )
-        text = reply.text
+        output_tokens = max(len(split_tokens(reply.text)), 1)
         yield AIMessageChunk(
             content="",
             usage_metadata={
                 "input_tokens": 10,
-                "output_tokens": max(len(split_tokens(text)), 1),
-                "total_tokens": 10 + max(len(split_tokens(text)), 1),
+                "output_tokens": output_tokens,
+                "total_tokens": 10 + output_tokens,
             },
             chunk_position="last",
         )
