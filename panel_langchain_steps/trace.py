@@ -1,0 +1,607 @@
+"""The record of runs: what happened, as data, with no Panel objects in it.
+
+LangChain reports each run as a start, any number of tokens, and an end or an
+error, from whatever thread the runnable is on. `Trace` keeps one `RunRecord`
+per run in a map under one lock, links children to their parents, and tells
+its subscribers (the views) which runs changed; the views render on their own
+schedule. Events may arrive out of order, twice, or not at all: a run first
+seen through a token or an end is created on the spot, late events for runs
+that ended are dropped, and a run still open when its turn ends is ended with
+it. `Trace.end` is the one place a run ends.
+
+A trace saves as versioned JSON (`SCHEMA_VERSION`, documented in
+``docs/trace-format.md``) and loads back into the same records.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+#: Statuses a run can have. The last four are terminal.
+PENDING, RUNNING, SUCCESS, FAILED, STOPPED, PAUSED = (
+    "pending",
+    "running",
+    "success",
+    "failed",
+    "stopped",
+    "paused",
+)
+TERMINAL = frozenset({SUCCESS, FAILED, STOPPED, PAUSED})
+STATUSES = (PENDING, RUNNING, SUCCESS, FAILED, STOPPED, PAUSED)
+KINDS = ("chain", "tool", "llm", "retriever")
+
+#: The fields of a saved run that hold what the run saw (redacted when saved).
+_CONTENT_FIELDS = ("metadata", "inputs", "outputs", "text", "tool_calls", "error", "events")
+
+#: The version of the saved JSON schema; `Trace.load` refuses others.
+SCHEMA_VERSION = 1
+FORMAT = "panel-langchain-steps/trace"
+
+#: How many ended run ids are remembered to recognise late or duplicate events.
+ENDED_MEMORY = 4096
+
+#: Seconds a run whose parent never arrived may stay open with no event, while no turn is open.
+ORPHAN_TIMEOUT = 300.0
+
+
+@dataclass(eq=False, slots=True)
+class RunRecord:
+    """One run: who it is, where it sits, what went in and out, and how it ended.
+
+    Times are seconds since the epoch (``time.time()``), taken when the event
+    arrived, so durations never include time spent rendering. ``text`` holds
+    the streamed (or final) text by section: ``"text"`` and ``"reasoning"``.
+    """
+
+    id: str
+    parent_id: str | None
+    kind: str
+    name: str = ""
+    run_type: str | None = None
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    status: str = PENDING
+    start_time: float = 0.0
+    end_time: float | None = None
+    first_token_time: float | None = None
+    inputs: Any = None
+    outputs: Any = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    model: str | None = None
+    #: ``{"type", "message", "traceback"}`` for a failed or stopped run.
+    error: dict[str, str] | None = None
+    #: Custom progress events: ``{"name", "time", "data"}``.
+    events: list[dict[str, Any]] = field(default_factory=list)
+    #: Why an ended run ended the way it did, when its own events did not say ("ended with its turn").
+    note: str = ""
+    root_id: str = ""
+    children: list[RunRecord] = field(default_factory=list, repr=False)
+    #: The exception object itself, while the run is live (not saved).
+    exception: BaseException | None = field(default=None, repr=False)
+    #: The id as LangChain gave it (a UUID), while the run is live.
+    key: Any = field(default=None, repr=False)
+    _parts: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _lengths: dict[str, int] = field(default_factory=dict, repr=False)
+    # Whether any text was streamed in as tokens (a plain invoke only has its end's text).
+    streamed: bool = field(default=False, repr=False)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (to now while running); None before it started."""
+        if not self.start_time:
+            return None
+        return (self.end_time if self.end_time is not None else time.time()) - self.start_time
+
+    @property
+    def elapsed(self) -> float:
+        return self.duration or 0.0
+
+    @property
+    def text(self) -> dict[str, str]:
+        """The run's text by section."""
+        return {section: self.text_of(section) for section in self._parts}
+
+    def text_of(self, section: str) -> str:
+        parts = self._parts.get(section)
+        if not parts:
+            return ""
+        if len(parts) > 1:
+            parts[:] = ["".join(parts)]
+        return parts[0]
+
+    def text_length(self, section: str) -> int:
+        return self._lengths.get(section, 0)
+
+    def _write(self, section: str, text: str) -> None:
+        parts = self._parts.get(section)
+        if parts is None:
+            self._parts[section] = [text]
+            self._lengths[section] = len(text)
+        else:
+            parts.append(text)
+            self._lengths[section] += len(text)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready data (the saved schema's run object)."""
+        return {
+            "id": self.id,
+            "parent_id": self.parent_id,
+            "root_id": self.root_id,
+            "kind": self.kind,
+            "name": self.name,
+            "run_type": self.run_type,
+            "tags": list(self.tags),
+            "metadata": _jsonable(self.metadata),
+            "status": self.status,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "first_token_time": self.first_token_time,
+            "inputs": _jsonable(self.inputs),
+            "outputs": _jsonable(self.outputs),
+            "text": self.text,
+            "tool_calls": _jsonable(self.tool_calls),
+            "usage": _jsonable(self.usage),
+            "model": self.model,
+            "error": self.error,
+            "events": _jsonable(self.events),
+            "note": self.note,
+        }
+
+
+class Subscription:
+    """A view's window on a `Trace`: the runs that changed since it last looked.
+
+    ``wake`` is called (from the thread of the event) when the first change
+    arrives after a `take`: the view schedules its next render then.
+    """
+
+    def __init__(self, trace: Trace, wake: Callable[[], None]):
+        self._trace = trace
+        self._wake = wake
+        self._changed: dict[str, RunRecord] = {}
+        self.closed = False
+
+    def _note(self, run: RunRecord) -> None:
+        if not self._changed:
+            self._changed[run.id] = run
+            self._wake()
+        else:
+            self._changed[run.id] = run
+
+    def take(self) -> list[RunRecord]:
+        """The runs that changed since the last call, in the order they first changed."""
+        with self._trace.lock:
+            changed, self._changed = self._changed, {}
+        return list(changed.values())
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._changed)
+
+    def close(self) -> None:
+        self._trace._unsubscribe(self)
+        self.closed = True
+
+
+class Trace:
+    """Run records by id, linked parent to child, under one lock.
+
+    Thread-safe: the handler writes from any thread; views read in their own
+    time through `subscribe`. ``runs`` iterates every record, parents before
+    their children where both are known.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._runs: dict[str, RunRecord] = {}
+        self._roots: list[RunRecord] = []
+        self._ended: dict[str, None] = {}
+        self._subscriptions: list[Subscription] = []
+        self._live: dict[Any, RunRecord] = {}  # open runs by the id LangChain gives (a UUID)
+
+    # -- reading ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __contains__(self, run_id: object) -> bool:
+        return str(run_id) in self._runs
+
+    def get(self, run_id: str | UUID) -> RunRecord | None:
+        return self._runs.get(str(run_id))
+
+    @property
+    def runs(self) -> Iterator[RunRecord]:
+        """Every run, depth first from each root in start order."""
+        with self.lock:
+            roots = list(self._roots)
+        for root in roots:
+            yield from _walk(root)
+
+    @property
+    def roots(self) -> list[RunRecord]:
+        with self.lock:
+            return list(self._roots)
+
+    @property
+    def open_runs(self) -> int:
+        """How many runs have started and not ended."""
+        return len(self._live)
+
+    def parent(self, run: RunRecord) -> RunRecord | None:
+        return self._runs.get(run.parent_id) if run.parent_id else None
+
+    def ancestors(self, run: RunRecord) -> Iterator[RunRecord]:
+        """The run's known ancestors, nearest first."""
+        parent = self.parent(run)
+        while parent is not None:
+            yield parent
+            parent = self.parent(parent)
+
+    def subscribe(self, wake: Callable[[], None]) -> Subscription:
+        """Follow changes; ``wake()`` is called whenever changes start to wait."""
+        subscription = Subscription(self, wake)
+        with self.lock:
+            self._subscriptions.append(subscription)
+        return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        with self.lock:
+            if subscription in self._subscriptions:
+                self._subscriptions.remove(subscription)
+
+    # -- writing (the handler's side) ------------------------------------------
+
+    def has_ended(self, run_id: Any) -> bool:
+        """Whether the run ended: its late events are dropped."""
+        return str(run_id) in self._ended
+
+    def live(self, run_id: Any) -> RunRecord | None:
+        """The open run LangChain knows as ``run_id``."""
+        return self._live.get(run_id)
+
+    def start(
+        self,
+        run_id: Any,
+        parent_id: Any,
+        kind: str,
+        *,
+        name: str = "",
+        run_type: str | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: Any = None,
+        model: str | None = None,
+        at: float | None = None,
+    ) -> RunRecord | None:
+        """A run started; None for a duplicate start or a run that already ended."""
+        with self.lock:
+            if self.has_ended(run_id):
+                return None
+            run = self._live.get(run_id)
+            if run is not None and run.status != PENDING:
+                return None
+            if run is None:
+                run = self._open(run_id, parent_id, kind)
+            run.name, run.run_type, run.model = name, run_type, model
+            run.tags, run.metadata, run.inputs = list(tags or []), dict(metadata or {}), inputs
+            run.status, run.start_time = RUNNING, at or time.time()
+            self._changed(run)
+            return run
+
+    def touch(self, run_id: Any, parent_id: Any, kind: str) -> RunRecord | None:
+        """The open run, created as a pending placeholder when first seen through a later event."""
+        run = self._live.get(run_id)
+        if run is None and not self.has_ended(run_id):
+            with self.lock:
+                run = self._live.get(run_id) or self._open(run_id, parent_id, kind)
+        return run
+
+    def write(self, run: RunRecord, section: str, text: str, streamed: bool = True) -> None:
+        """Text for one of the run's sections ("text", "reasoning")."""
+        with self.lock:
+            if run.ended or not text:
+                return
+            if streamed:
+                run.streamed = True
+            if run.first_token_time is None:
+                run.first_token_time = time.time()
+            run._write(section, text)
+            self._changed(run)
+
+    def update(self, run: RunRecord, **fields: Any) -> None:
+        """Set data on a live run (outputs, usage, tool calls, ...)."""
+        with self.lock:
+            for name, value in fields.items():
+                setattr(run, name, value)
+            self._changed(run)
+
+    def event(self, run: RunRecord, name: str, data: Any) -> None:
+        """A custom progress event inside a run."""
+        with self.lock:
+            if not run.ended:
+                run.events.append({"name": name, "time": time.time(), "data": data})
+                self._changed(run)
+
+    def end(
+        self,
+        run: RunRecord,
+        status: str,
+        *,
+        outputs: Any = None,
+        exception: BaseException | None = None,
+        error: dict[str, str] | None = None,
+        note: str = "",
+        at: float | None = None,
+    ) -> bool:
+        """End a run: the one path for success, failure, stop, pause and salvage.
+
+        When a root ends, whatever it left open (events that never came) ends
+        with it. False if the run had already ended.
+        """
+        with self.lock:
+            if run.ended:
+                return False
+            self._close(run, status, outputs, exception, error, note, at or time.time())
+            if run.root_id == run.id:
+                self._close_turn(run)
+            return True
+
+    def end_all(self, status: str, exception: BaseException | None = None, note: str = "") -> None:
+        """End every open run (the user pressed stop), children before parents."""
+        with self.lock:
+            for run in sorted(self._live.values(), key=_started, reverse=True):
+                self.end(run, status, exception=exception, note=note)
+
+    def forget(self, root_id: str) -> None:
+        """Drop a finished turn's records (its view is gone), keeping its ids as ended."""
+        with self.lock:
+            root = self._runs.get(root_id)
+            if root is None:
+                return
+            for run in list(_walk(root)):
+                self._runs.pop(run.id, None)
+                self._remember_ended(run.id)
+                run.children = []
+            if root in self._roots:
+                self._roots.remove(root)
+
+    def clear(self) -> None:
+        """Forget every ended turn."""
+        with self.lock:
+            for root in [root for root in self._roots if root.ended]:
+                self.forget(root.id)
+
+    def sweep(self, now: float | None = None, timeout: float = ORPHAN_TIMEOUT) -> None:
+        """End runs whose parent never arrived and that saw no event for ``timeout`` seconds."""
+        now = now or time.time()
+        with self.lock:
+            for run in list(self._live.values()):
+                if run.parent_id and run.parent_id not in self._runs and now - _last_seen(run) > timeout:
+                    self.end(run, STOPPED, note=f"no event for {timeout:.0f} s; its parent never reported")
+
+    def _open(self, run_id: Any, parent_id: Any, kind: str) -> RunRecord:
+        key = str(run_id)
+        parent_key = str(parent_id) if parent_id is not None else None
+        run = RunRecord(key, parent_key, kind, key=run_id)
+        parent = self._runs.get(parent_key) if parent_key else None
+        if parent is not None:
+            run.root_id = parent.root_id
+            parent.children.append(run)
+        else:
+            run.root_id = key
+            # A run whose parent never arrived joins the turn that is open, to end with it.
+            if parent_key is not None and (turn := self._open_turn()) is not None:
+                run.root_id = turn.id
+                turn.children.append(run)
+            else:
+                self._roots.append(run)
+        self._runs[key] = run
+        self._live[run_id] = run
+        return run
+
+    def _open_turn(self) -> RunRecord | None:
+        return next((root for root in reversed(self._roots) if not root.ended), None)
+
+    def _close(
+        self,
+        run: RunRecord,
+        status: str,
+        outputs: Any,
+        exception: BaseException | None,
+        error: dict[str, str] | None,
+        note: str,
+        at: float,
+    ) -> None:
+        run.status, run.end_time, run.note = status, at, note
+        if outputs is not None:
+            run.outputs = outputs
+        if exception is not None:
+            run.exception = exception
+            run.error = error or describe_error(exception)
+        elif error is not None:
+            run.error = error
+        self._live.pop(run.key, None)
+        self._remember_ended(run.id)
+        self._changed(run)
+
+    def _close_turn(self, root: RunRecord) -> None:
+        for run in sorted(_walk(root), key=_started, reverse=True):
+            if not run.ended:
+                self._close(run, root.status, None, None, root.error, "ended with its turn", root.end_time)
+
+    def _remember_ended(self, key: str) -> None:
+        self._ended[key] = None
+        if len(self._ended) > ENDED_MEMORY:
+            del self._ended[next(iter(self._ended))]
+
+    def _changed(self, run: RunRecord) -> None:
+        for subscription in self._subscriptions:
+            subscription._note(run)
+
+    # -- saving and loading ------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole trace as JSON-ready data: ``{"format", "version", "runs": [...]}``."""
+        with self.lock:
+            return {"format": FORMAT, "version": SCHEMA_VERSION, "runs": [run.to_dict() for run in self.runs]}
+
+    def save(self, path: str | Path) -> None:
+        """Write the trace as JSON (secrets in it redacted)."""
+        from .safety import redact
+
+        data = self.to_dict()
+        for run in data["runs"]:
+            for key in _CONTENT_FIELDS:
+                run[key] = redact(run[key])
+        Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "trace") -> Trace:
+        """A trace from `to_dict` data; `ValueError` saying what is wrong for anything else."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        version = data.get("version")
+        if data.get("format") != FORMAT:
+            raise ValueError(f"{source}: not a panel-langchain-steps trace (format is {data.get('format')!r})")
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"{source}: unknown trace version {version!r}; this version of panel-langchain-steps "
+                f"reads version {SCHEMA_VERSION}"
+            )
+        runs = data.get("runs")
+        if not isinstance(runs, list):
+            raise ValueError(f"{source}: 'runs' must be a list")
+        trace = cls()
+        for index, item in enumerate(runs):
+            trace._add_saved(item, f"{source}: runs[{index}]")
+        return trace
+
+    @classmethod
+    def load(cls, path: str | Path) -> Trace:
+        """A trace saved with `save`; `ValueError` for an empty, truncated or unknown file."""
+        text = Path(path).read_text(encoding="utf-8")
+        if not text.strip():
+            raise ValueError(f"{path}: the file is empty")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"{path}: not valid JSON (truncated?) at line {error.lineno}, column {error.colno}: {error.msg}"
+            ) from None
+        return cls.from_dict(data, str(path))
+
+    def add_record(self, run: RunRecord) -> None:
+        """Add a finished record (from a file or an import), under its parent if known."""
+        with self.lock:
+            parent = self._runs.get(run.parent_id) if run.parent_id else None
+            if parent is not None:
+                parent.children.append(run)
+                run.root_id = parent.root_id
+            else:
+                run.root_id = run.root_id or run.id
+                self._roots.append(run)
+            self._runs[run.id] = run
+            if run.ended:
+                self._remember_ended(run.id)
+            self._changed(run)
+
+    def _add_saved(self, item: Any, where: str) -> None:
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: expected an object, got {type(item).__name__}")
+        for key, kind in (("id", str), ("kind", str), ("status", str)):
+            if not isinstance(item.get(key), kind):
+                raise ValueError(f"{where}: '{key}' must be a {kind.__name__}, got {item.get(key)!r}")
+        if item["status"] not in STATUSES:
+            raise ValueError(f"{where}: unknown status {item['status']!r}")
+        try:
+            run = RunRecord(
+                item["id"],
+                item.get("parent_id"),
+                item["kind"],
+                name=str(item.get("name") or ""),
+                run_type=item.get("run_type"),
+                tags=list(item.get("tags") or []),
+                metadata=dict(item.get("metadata") or {}),
+                status=item["status"],
+                start_time=float(item.get("start_time") or 0.0),
+                end_time=_optional_float(item.get("end_time")),
+                first_token_time=_optional_float(item.get("first_token_time")),
+                inputs=item.get("inputs"),
+                outputs=item.get("outputs"),
+                tool_calls=list(item.get("tool_calls") or []),
+                usage=item.get("usage"),
+                model=item.get("model"),
+                error=item.get("error"),
+                events=list(item.get("events") or []),
+                note=str(item.get("note") or ""),
+                root_id=str(item.get("root_id") or ""),
+            )
+            for section, text in dict(item.get("text") or {}).items():
+                run._write(str(section), str(text))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: {error}") from None
+        self.add_record(run)
+
+
+def describe_error(error: BaseException) -> dict[str, str]:
+    """An exception as data: its type, message and traceback."""
+    import traceback
+
+    return {
+        "type": type(error).__name__,
+        "message": str(error),
+        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+    }
+
+
+def _walk(run: RunRecord) -> Iterator[RunRecord]:
+    yield run
+    for child in list(run.children):
+        yield from _walk(child)
+
+
+def _started(run: RunRecord) -> float:
+    return run.start_time
+
+
+def _last_seen(run: RunRecord) -> float:
+    return max(run.start_time, run.first_token_time or 0.0, *(event["time"] for event in run.events[-1:]))
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON data for a LangChain value (messages, documents, pydantic models, ...)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, UUID):
+        return str(value)
+    for method in ("model_dump", "dict"):
+        dump = getattr(value, method, None)
+        if callable(dump):
+            try:
+                return _jsonable(dump())
+            except Exception:
+                break
+    if hasattr(value, "page_content"):
+        return {"page_content": value.page_content, "metadata": _jsonable(getattr(value, "metadata", {}))}
+    return str(value)
