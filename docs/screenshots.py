@@ -43,6 +43,11 @@ def chat_turn(question: str, done: str, expand: bool = False) -> Callable[[Any],
     return drive
 
 
+def long_run(page: Any) -> None:
+    chat_turn("Check 40 servers", "Checked 40 servers", expand=True)(page)
+    page.locator(".earlier-steps").first.evaluate("(button) => button.scrollIntoView()")
+
+
 def standalone(page: Any) -> None:
     page.get_by_role("button", name="Convert").click()
     expect(page.get_by_text("26.22 mi").first).to_be_visible(timeout=TIMEOUT)
@@ -57,6 +62,7 @@ SHOTS: dict[str, Callable[[Any], None]] = {
     ),
     "tool_approval": chat_turn("Email Bob about lunch", "Approve call to"),
     "standalone_trace": standalone,
+    "long_run": long_run,
 }
 
 
@@ -65,7 +71,7 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         for name, drive in SHOTS.items():
-            example = load(name)
+            example = load("long_agent" if name == "long_run" else name)
             with served(example.create_app) as url:
                 page = browser.new_page(viewport={"width": 1000, "height": 1000})
                 page.goto(url)

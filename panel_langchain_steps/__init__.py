@@ -6,7 +6,7 @@
 """
 
 from .handler import ChatStepCallbackHandler
-from .runs import Run
+from .trace import RunRecord, Trace
 
-__all__ = ["ChatStepCallbackHandler", "Run"]
+__all__ = ["ChatStepCallbackHandler", "RunRecord", "Trace"]
 __version__ = "0.1.0"

@@ -1,16 +1,17 @@
-"""Where top-level steps go: a chat feed, a chat message, or any list-like layout."""
+"""Where a turn's top-level steps go: a chat feed, a chat message, or any list-like layout."""
 
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import panel as pn
 from bokeh.document import Document
-from panel.chat import ChatFeed, ChatMessage, ChatStep
+from panel.chat import ChatFeed, ChatMessage
 from panel.io.state import state
 from panel.layout.base import ListLike
 from panel.viewable import Viewable
+
+from .safety import title_text
 
 ACCEPTED = "a ChatFeed or ChatInterface, a ChatMessage, a list-like Panel layout (e.g. Column), or None"
 
@@ -18,47 +19,6 @@ ACCEPTED = "a ChatFeed or ChatInterface, a ChatMessage, a list-like Panel layout
 def documents_of(viewable: Viewable) -> list[Document]:
     """The Bokeh documents ``viewable`` is currently rendered in."""
     return [state._views[ref][2] for ref in list(viewable._models) if ref in state._views]
-
-
-class Placement:
-    """Appends top-level steps to a layout."""
-
-    def __init__(self, layout: ListLike):
-        self.layout = layout
-
-    def configure(self, **options: Any) -> None:
-        """Take the handler's feed options (``user``, ``avatar``, ``answer_in_reply``)."""
-
-    def steps_layout(self, root_id: UUID) -> ListLike:
-        """Where a root run's top-level steps go."""
-        return self.layout
-
-    def answer(self, root_id: UUID) -> Reply | None:
-        """The reply whose answer area a root run's final text goes to, if any."""
-        return None
-
-    def finish(self, root_id: UUID, summary: str, collapse: bool, paused: bool) -> None:
-        """The root run ended: ``summary`` says how; ``paused`` at a LangGraph interrupt."""
-
-    def release(self, root_id: UUID) -> None:
-        """The root run ended: forget anything kept for it."""
-
-    def documents(self) -> list[Document]:
-        return documents_of(self.layout)
-
-
-class MessagePlacement(Placement):
-    """Appends top-level steps to a chat message's content."""
-
-    def __init__(self, message: ChatMessage):
-        if not isinstance(message.object, ListLike):
-            contents = [] if message.object in (None, "") else [message.object]
-            message.object = pn.Column(*contents, sizing_mode="stretch_width")
-        super().__init__(message.object)
-        self.message = message
-
-    def documents(self) -> list[Document]:
-        return documents_of(self.message)
 
 
 class Reply:
@@ -79,22 +39,49 @@ class Reply:
         )
         self.answer = pn.Column(sizing_mode="stretch_width", margin=0, css_classes=["reply-answer"])
         self.layout = pn.Column(self.steps, self.answer, sizing_mode="stretch_width", margin=0)
-        #: The run whose text is the answer now (its blocks sit in ``answer``).
+        self.message: ChatMessage | None = None
+        #: The run whose text is the answer now, and the text shown for it.
         self.owner: Any = None
+        self.text: Any = None
 
-    def finish(self, summary: str, collapse: bool) -> None:
-        count = _count_steps(self.steps)
+    def finish(self, count: int, summary: str, collapse: bool) -> None:
         noun = "step" if count == 1 else "steps"
-        self.steps.param.update(title=f"Steps · {count} {noun} · {summary}", collapsed=collapse)
+        self.steps.param.update(title=title_text(f"Steps · {count} {noun} · {summary}"), collapsed=collapse)
 
 
-def _count_steps(layout: ListLike) -> int:
-    steps = [obj for obj in layout.objects if isinstance(obj, ChatStep)]
-    return len(steps) + sum(_count_steps(step) for step in steps)
+class Placement:
+    """Top-level steps of every turn go into one layout."""
+
+    def __init__(self, layout: ListLike):
+        self.layout = layout
+
+    def configure(self, user: str | None, avatar: Any) -> None:
+        """Take the handler's feed options."""
+
+    def reply(self, paused: Reply | None) -> Reply | None:
+        """A new turn's reply (``paused``: the reply of a turn paused before it), if replies are used."""
+        return None
+
+    def documents(self) -> list[Document]:
+        return documents_of(self.layout)
+
+
+class MessagePlacement(Placement):
+    """Top-level steps go into a chat message's content."""
+
+    def __init__(self, message: ChatMessage):
+        if not isinstance(message.object, ListLike):
+            contents = [] if message.object in (None, "") else [message.object]
+            message.object = pn.Column(*contents, sizing_mode="stretch_width")
+        super().__init__(message.object)
+        self.message = message
+
+    def documents(self) -> list[Document]:
+        return documents_of(self.message)
 
 
 class FeedPlacement(Placement):
-    """Gives each turn (root run) a reply message of its own in a chat feed.
+    """Each turn gets a reply message of its own in a chat feed.
 
     A run that starts after a turn paused (a LangGraph interrupt, resumed)
     continues in the paused turn's reply.
@@ -105,46 +92,23 @@ class FeedPlacement(Placement):
         self.feed = feed
         self.user: str | None = None
         self.avatar: Any = None
-        self.answer_in_reply = True
-        self._replies: dict[UUID, Reply] = {}
-        self._paused: Reply | None = None
 
-    def configure(self, user: str | None, avatar: Any, answer_in_reply: bool) -> None:
-        self.user, self.avatar, self.answer_in_reply = user, avatar, answer_in_reply
+    def configure(self, user: str | None, avatar: Any) -> None:
+        self.user, self.avatar = user, avatar
 
-    def reply(self, root_id: UUID) -> Reply:
-        reply = self._replies.get(root_id)
-        if reply is None:
-            reply, self._paused = self._paused, None
-            if reply is None:
-                reply = Reply()
-                self.feed.send(
-                    reply.layout,
-                    user=self.user or self.feed.callback_user,
-                    avatar=self.avatar,
-                    respond=False,
-                    trigger_post_hook=False,
-                )
-            else:
-                reply.steps.collapsed = False
-            self._replies[root_id] = reply
+    def reply(self, paused: Reply | None) -> Reply:
+        if paused is not None:
+            paused.steps.collapsed = False
+            return paused
+        reply = Reply()
+        reply.message = self.feed.send(
+            reply.layout,
+            user=self.user or self.feed.callback_user,
+            avatar=self.avatar,
+            respond=False,
+            trigger_post_hook=False,
+        )
         return reply
-
-    def steps_layout(self, root_id: UUID) -> ListLike:
-        return self.reply(root_id).steps
-
-    def answer(self, root_id: UUID) -> Reply | None:
-        return self.reply(root_id) if self.answer_in_reply else None
-
-    def finish(self, root_id: UUID, summary: str, collapse: bool, paused: bool) -> None:
-        reply = self._replies.get(root_id)
-        if reply is not None:
-            reply.finish(summary, collapse)
-            if paused:
-                self._paused = reply
-
-    def release(self, root_id: UUID) -> None:
-        self._replies.pop(root_id, None)
 
 
 def placement_for(target: Any) -> Placement:

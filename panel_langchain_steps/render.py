@@ -1,61 +1,56 @@
-"""Rendering: what a run looks like as a `ChatStep`.
+"""Rendering: what a run record looks like as a step.
 
-Titles say what the run is and how it stands; bodies show tool input and
-output, model text, reasoning, tool calls, token usage, documents and errors.
-Every piece of run data goes through `safety` on its way to the page.
+Titles say what the run is and how it stands; a step's body is a list of
+Markdown parts (tool input and output, model text, reasoning, tool calls,
+token usage, documents, progress events, errors) computed from the record,
+so it can be built when the step is opened and serialized when it never
+was. Every piece of run data goes through `safety` on its way to the page.
 """
 
 from __future__ import annotations
 
-import traceback
-from collections.abc import Callable, Sequence
-from typing import Any
+import html
+from collections.abc import Callable
+from typing import Any, ClassVar
 
-import panel as pn
 import param
 from panel.chat import ChatStep
 from panel.chat.step import DEFAULT_STATUS_BADGES
 from panel.chat.utils import avatar_lookup, build_avatar_pane
-from panel.layout.base import ListLike
-from panel.viewable import Viewable
 from panel.widgets.indicators import BooleanStatus
 
-from .runs import PENDING, RUNNING, SUCCESS, Run
-from .safety import (
-    SafeMarkdown,
-    code_text,
-    inline_text,
-    plain_text,
-    redact,
-    title_text,
-    to_json,
-)
-from .stream import StepText
+from .safety import SafeMarkdown, code_text, inline_text, plain_text, redact, title_text, to_json
+from .trace import FAILED, PAUSED, PENDING, RUNNING, STOPPED, SUCCESS, RunRecord
 
-TitleFunction = Callable[[Run], "str | None"]
-
-#: Exceptions that mean the run was stopped, not that it went wrong.
-CANCELLATIONS = ("CancelledError", "KeyboardInterrupt", "GeneratorExit", "StopRun")
-#: LangGraph's pauses and hand-offs (subclasses of ``GraphBubbleUp``).
-PAUSES = {"GraphInterrupt": "paused, waiting for input", "ParentCommand": "handed off"}
+TitleFunction = Callable[[RunRecord], "str | None"]
 
 #: Longest document text shown (``max_chars`` when that is lower).
 DOCUMENT_CHARS = 500
 
+#: The ChatStep status that shows each run status.
+STEP_STATUS = {
+    PENDING: "pending",
+    RUNNING: "running",
+    SUCCESS: "success",
+    PAUSED: "success",
+    FAILED: "failed",
+    STOPPED: "failed",
+}
+
+PAUSE_TEXT = "paused, waiting for input"
+
 _KIND_LABELS = {"tool": "Tool", "llm": "Model", "retriever": "Retriever"}
+_REASONING_STYLE = {"opacity": "0.75", "font-style": "italic", "border-left": "3px solid #ccc"}
 
 
-def exception_names(error: BaseException) -> set[str]:
-    return {cls.__name__ for cls in type(error).__mro__}
-
-
-def markdown(text: str = "", css_class: str = "step-message") -> pn.pane.Markdown:
+def markdown(text: str = "", css_class: str = "step-message") -> SafeMarkdown:
     """A Markdown pane for untrusted text: it formats, but no markup in it is live."""
     return SafeMarkdown(
         text,
         dedent=False,
         enable_streaming=True,
         css_classes=[css_class],
+        styles=_REASONING_STYLE if css_class == "step-reasoning" else {},
         sizing_mode="stretch_width",
         margin=(0, 10),
     )
@@ -68,7 +63,18 @@ class Step(ChatStep):
     header for every title, and each of those makes Panel and Bokeh walk the
     whole document. Here the badge is recoloured and the title pane (bound to
     ``title``) updates itself: a run's end costs a couple of property patches.
+
+    A step's body may not be built (it is built when the step is opened):
+    ``body_text`` and ``serialize()`` give its full text either way.
     """
+
+    body = param.Callable(
+        default=None,
+        doc="""
+        A function returning the body's Markdown parts, built or not.""",
+    )
+
+    _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None}
 
     @param.depends("status", "default_badges", watch=True)
     def _render_avatar(self) -> None:
@@ -84,6 +90,15 @@ class Step(ChatStep):
         if self.header is None or self._header_layout.objects != [self.header]:
             super()._update_header(*events)
 
+    @property
+    def body_text(self) -> str:
+        """The body as Markdown, whether or not it was ever built."""
+        return "\n".join(self.body()) if self.body is not None else ""
+
+    def serialize(self, *args: Any, **kwargs: Any) -> str:
+        """The step as readable text: its title, then its body."""
+        return "\n".join(filter(None, [html.unescape(self.title), self.body_text]))
+
 
 def format_duration(seconds: float) -> str:
     if seconds < 1:
@@ -94,68 +109,51 @@ def format_duration(seconds: float) -> str:
     return f"{minutes} min {seconds} s"
 
 
-def label(run: Run) -> str:
+def label(run: RunRecord) -> str:
     """The run's display name, e.g. "Tool search" or "Model gpt-4o"."""
     kind = _KIND_LABELS.get(run.kind)
     name = run.name or {"llm": "model", "tool": "tool", "retriever": "retriever"}.get(run.kind, "step")
     return f"{kind} {name}" if kind else name
 
 
-def status_text(run: Run) -> str:
+def status_text(run: RunRecord) -> str:
     """How the run stands, e.g. "running…", "done in 1.2 s", "stopped after 3.0 s"."""
     took = format_duration(run.elapsed)
     if run.status == PENDING:
         return "waiting"
     if run.status == RUNNING:
         return "running…"
+    if run.status == PAUSED:
+        return PAUSE_TEXT
+    if run.note:
+        return run.note
     if run.status == SUCCESS:
-        return run.outcome or f"done in {took}"
-    if run.error is not None and not exception_names(run.error) & set(CANCELLATIONS):
-        return f"failed: {type(run.error).__name__} after {took}"
+        return f"done in {took}"
+    if run.status == FAILED and run.error:
+        return f"failed: {run.error.get('type', 'error')} after {took}"
+    if run.status == FAILED:
+        return f"failed after {took}"
     return f"stopped after {took}"
 
 
-def default_title(run: Run) -> str:
+def default_title(run: RunRecord) -> str:
     """The built-in title for the run's current status."""
     return f"{label(run)} · {status_text(run)}"
 
 
-class StepRenderer:
-    """Turns runs into steps and run data into step content."""
+class Renderer(param.Parameterized):
+    """Turns run records into step titles and body parts, as the handler's options say."""
 
-    def __init__(
-        self,
-        *,
-        context_exception: str,
-        title: TitleFunction | None,
-        collapsed_on_success: bool,
-        max_chars: int | None,
-        report: Callable[[Run, str, BaseException], None],
-        append: Callable[[ListLike, Viewable], None] | None = None,
-    ):
-        self.context_exception = context_exception
-        self.title_function = title
-        self.collapsed_on_success = collapsed_on_success
-        self.max_chars = max_chars
+    context_exception = param.String(default="summary")
+    title_function = param.Callable(default=None)
+    max_chars = param.Integer(default=20_000, allow_None=True)
+
+    def __init__(self, report: Callable[[RunRecord, str, BaseException], None], **params: Any):
+        super().__init__(**params)
         self._report = report
-        # How content joins a layout (the handler batches additions to steps on a page).
-        self._append = append or ListLike.append
 
-    # -- the step and its status ------------------------------------------
-
-    def create(self, run: Run) -> Step:
-        """A new step for the run. Chains (graphs, nodes) stay open when done:
-        their content is their child steps, whose titles are the outline."""
-        return Step(
-            status=run.status,
-            default_title=self.title(run),
-            collapsed_on_success=self.collapsed_on_success and run.kind != "chain",
-            sizing_mode="stretch_width",
-            margin=(4, 0, 4, 8),
-        )
-
-    def title(self, run: Run) -> str:
-        """The title for the run's status: the user's title function, else ours."""
+    def title(self, run: RunRecord) -> str:
+        """The title for the run's status: the user's title function, else ours; always inert."""
         if self.title_function is not None:
             try:
                 custom = self.title_function(run)
@@ -166,111 +164,67 @@ class StepRenderer:
                     return title_text(str(custom))
         return title_text(default_title(run))
 
-    def show_status(self, run: Run) -> None:
-        """Set the step's status and its title for that status in one update."""
-        if run.step is not None:
-            run.step.param.update(status=run.status, **{f"{run.status}_title": self.title(run)})
+    def body(self, run: RunRecord, *, shows_error: bool, answer_below: bool) -> list[tuple[str, str]]:
+        """The step's body as ``(key, markdown)`` parts, in order.
 
-    # -- content ----------------------------------------------------------
+        Keys starting with ``"text:"`` are streamed sections (they only grow);
+        ``answer_below``: the run's text is the reply's answer, shown there.
+        """
+        parts: list[tuple[str, str]] = []
+        if run.kind == "tool":
+            parts += self._data("input", run.inputs, "Input")
+        elif run.kind == "retriever":
+            parts += self._data("query", run.inputs, "Query")
+        for section in ("reasoning", "text"):
+            text = run.text_of(section)
+            if text and section == "text" and answer_below:
+                parts.append(("answered", "*The answer is shown below the steps.*"))
+            elif text:
+                parts.append((f"text:{section}", text))
+        for number, event in enumerate(run.events):
+            parts += self._data(f"event:{number}", event.get("data"), inline_text(str(event.get("name"))))
+        for number, call in enumerate(run.tool_calls):
+            parts += self._data(
+                f"call:{number}", call.get("args"), f"Calls {inline_text(str(call.get('name')))}"
+            )
+        if run.usage:
+            tokens = (
+                f"*Tokens: {run.usage.get('input_tokens', 0)} in · {run.usage.get('output_tokens', 0)} out*"
+            )
+            parts.append(("usage", tokens))
+        if run.ended:
+            if run.kind == "tool" and run.status == SUCCESS:
+                parts += self._data("output", run.outputs, "Output")
+            elif run.kind == "retriever" and run.status == SUCCESS:
+                parts += self._documents((run.outputs or {}).get("documents", []))
+        if shows_error and run.error and self.context_exception != "ignore":
+            parts.append(("error", self._error(run.error)))
+        return parts
 
-    def add(self, run: Run, text: str) -> None:
-        """Append Markdown to the run's step (already made safe by the caller)."""
-        if run.step is not None and text:
-            self._append(run.step, markdown(text))
-
-    def add_data(self, run: Run, value: Any, heading: str) -> None:
+    def _data(self, key: str, value: Any, heading: str) -> list[tuple[str, str]]:
         """Structured data as a JSON block, text as text, under a heading."""
         if value is None or value == "":
-            return
+            return []
         if isinstance(value, str):
             body = plain_text(value, self.max_chars)
         else:
             body = code_text(to_json(redact(value)), self.max_chars, "json")
-        self.add(run, f"**{heading}**\n\n{body}")
+        return [(key, f"**{heading}**\n\n{body}")]
 
-    def text(self, run: Run, section: str, into: ListLike | None = None) -> StepText | None:
-        """The run's streamed text section (``"text"`` or ``"reasoning"``).
-
-        Its blocks go into the run's step, or into ``into`` (a reply's answer).
-        """
-        text = run.texts.get(section)
-        step = into if into is not None else run.step
-        if text is None and step is not None:
-            css = "step-reasoning" if section == "reasoning" else "step-message"
-
-            def new_block(source: str) -> pn.pane.Markdown:
-                pane = markdown(source, css)
-                if section == "reasoning":
-                    pane.styles = {"opacity": "0.75", "font-style": "italic", "border-left": "3px solid #ccc"}
-                self._append(step, pane)
-                return pane
-
-            text = run.texts[section] = StepText(new_block)
-        return text
-
-    def tool_output(self, run: Run, output: Any) -> None:
-        content = getattr(output, "content", output)
-        if isinstance(content, list) and all(isinstance(part, str | dict) for part in content):
-            content = (
-                "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)
-                or content
-            )
-        self.add_data(run, content, "Output")
-
-    def llm_result(self, run: Run, response: Any) -> None:
-        """Tool calls the model asked for, and token usage."""
-        message = final_message(response)
-        for call in getattr(message, "tool_calls", None) or []:
-            self.add_data(run, call.get("args"), f"Calls {inline_text(str(call.get('name')))}")
-        usage = getattr(message, "usage_metadata", None)
-        if usage:
-            self.add(
-                run,
-                f"*Tokens: {usage.get('input_tokens', 0)} in · {usage.get('output_tokens', 0)} out*",
-            )
-
-    def documents(self, run: Run, documents: Sequence[Any]) -> None:
+    def _documents(self, documents: list[dict[str, Any]]) -> list[tuple[str, str]]:
         if not documents:
-            self.add(run, "*No documents found.*")
+            return [("documents", "*No documents found.*")]
+        parts = []
+        limit = min(DOCUMENT_CHARS, self.max_chars or DOCUMENT_CHARS)
         for number, document in enumerate(documents, 1):
-            metadata = redact(getattr(document, "metadata", {}) or {})
+            metadata = redact(document.get("metadata") or {})
             source = metadata.get("source") or metadata.get("title") or f"Document {number}"
-            snippet = str(getattr(document, "page_content", document))
-            limit = min(DOCUMENT_CHARS, self.max_chars or DOCUMENT_CHARS)
-            self.add(run, f"**{number}. {inline_text(str(source))}**\n\n{plain_text(snippet, limit)}")
+            snippet = plain_text(str(document.get("page_content", "")), limit)
+            parts.append((f"document:{number}", f"**{number}. {inline_text(str(source))}**\n\n{snippet}"))
+        return parts
 
-    def error(self, run: Run, error: BaseException) -> None:
-        """Show the error as the ``context_exception`` mode says."""
-        mode = self.context_exception
-        if mode == "ignore":
-            return
-        if mode == "verbose":
-            lines = traceback.format_exception(type(error), error, error.__traceback__)
-            self.add(run, code_text("".join(lines).rstrip(), self.max_chars, "python"))
-        else:
-            name = inline_text(type(error).__name__)
-            self.add(run, f"**{name}**: {plain_text(str(error), self.max_chars)}")
-
-
-def final_message(response: Any) -> Any:
-    """The message of an ``LLMResult``'s first generation (its text for plain LLMs)."""
-    try:
-        generation = response.generations[0][0]
-    except (AttributeError, IndexError, TypeError):
-        return None
-    return getattr(generation, "message", None) or generation.text
-
-
-def text_pieces(message: Any) -> list[tuple[str, str]]:
-    """``(section, text)`` pieces of a message or chunk: "text" and "reasoning"."""
-    content = getattr(message, "content", message)
-    if isinstance(content, str):
-        return [("text", content)] if content else []
-    blocks = getattr(message, "content_blocks", None) or content or []
-    return [
-        (kind, block[kind])
-        for block in blocks
-        if isinstance(block, dict)
-        and (kind := block.get("type")) in ("text", "reasoning")
-        and block.get(kind)
-    ]
+    def _error(self, error: dict[str, str]) -> str:
+        if self.context_exception == "verbose" and error.get("traceback"):
+            return code_text(error["traceback"].rstrip(), self.max_chars, "python")
+        name = inline_text(error.get("type", "Error"))
+        return f"**{name}**: {plain_text(error.get('message', ''), self.max_chars)}"

@@ -163,25 +163,31 @@ def step_tree(layout: Any) -> list[dict[str, Any]]:
     """What a layout of steps shows, as data: for asserting on in tests.
 
     Each step is ``{"title", "status", "collapsed", "text", "steps"}``, where
-    ``text`` joins the step's own Markdown and ``steps`` holds its child steps.
-    Buffered tokens not yet shown are not included: call ``handler.flush()``.
+    ``text`` is the step's body as Markdown (built or not; see `Step.body_text`)
+    and ``steps`` holds its child steps on the page. Changes not drawn yet are
+    not included: call ``handler.flush()``.
     """
     from panel.chat import ChatStep
     from panel.layout.base import ListLike
     from panel.pane import Markdown
+
+    from .render import Step
 
     if isinstance(getattr(layout, "object", None), ListLike):
         layout = layout.object  # a ChatMessage
     found = []
     for item in getattr(layout, "objects", []):
         if isinstance(item, ChatStep):
-            texts = [o.object for o in item.objects if isinstance(o, Markdown)]
+            if isinstance(item, Step):
+                text = item.body_text
+            else:
+                text = "\n".join(o.object for o in item.objects if isinstance(o, Markdown))
             found.append(
                 {
                     "title": item.title,
                     "status": item.status,
                     "collapsed": item.collapsed,
-                    "text": "\n".join(texts),
+                    "text": text,
                     "steps": step_tree(item),
                 }
             )

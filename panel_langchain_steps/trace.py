@@ -240,6 +240,12 @@ class Trace:
         """How many runs have started and not ended."""
         return len(self._live)
 
+    def runs_of(self, root_id: str) -> list[RunRecord]:
+        """The runs of one turn: its root and everything under it."""
+        with self.lock:
+            root = self._runs.get(root_id)
+            return list(_walk(root)) if root is not None else []
+
     def parent(self, run: RunRecord) -> RunRecord | None:
         return self._runs.get(run.parent_id) if run.parent_id else None
 
@@ -475,7 +481,9 @@ class Trace:
             raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
         version = data.get("version")
         if data.get("format") != FORMAT:
-            raise ValueError(f"{source}: not a panel-langchain-steps trace (format is {data.get('format')!r})")
+            raise ValueError(
+                f"{source}: not a panel-langchain-steps trace (format is {data.get('format')!r})"
+            )
         if version != SCHEMA_VERSION:
             raise ValueError(
                 f"{source}: unknown trace version {version!r}; this version of panel-langchain-steps "
@@ -499,7 +507,8 @@ class Trace:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise ValueError(
-                f"{path}: not valid JSON (truncated?) at line {error.lineno}, column {error.colno}: {error.msg}"
+                f"{path}: not valid JSON (truncated?) at line {error.lineno}, "
+                f"column {error.colno}: {error.msg}"
             ) from None
         return cls.from_dict(data, str(path))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .runs import Run
+from .trace import RunRecord as Run
 
 RUN_TYPES = ("chain", "tool", "llm", "retriever")
 

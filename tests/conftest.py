@@ -8,6 +8,7 @@ from bokeh.document import Document
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
+from panel.chat import ChatStep
 from panel.io.state import state
 
 from panel_langchain_steps import ChatStepCallbackHandler
@@ -41,6 +42,16 @@ def make_handler(document):
         return handler
 
     return make
+
+
+def opened(handler, layout):
+    """The steps in ``layout`` after the user opened each one (their bodies are built on opening)."""
+    handler.flush()
+    steps = [step for step in layout if isinstance(step, ChatStep)]
+    for step in steps:
+        step.collapsed = False
+    handler.flush()
+    return steps
 
 
 @tool

@@ -43,6 +43,7 @@ def test_answer_can_stay_in_steps(make_handler):
     chat = ChatInterface()
     handler = make_handler(chat, answer_in_reply=False)
     adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
     (reply,) = chat.objects
     assert answer_text(reply) == ""
     models = [s for s in iter_steps(step_tree(reply)) if s["title"].startswith("Model")]
@@ -179,6 +180,7 @@ def test_tool_approval(make_handler, approve):
     handler = make_handler(chat, resume=resume)
     config = {"callbacks": [handler], "configurable": {"thread_id": "t1"}}
     agent.invoke(QUESTION, config)
+    handler.flush()
     (reply,) = chat.objects
     assert "paused, waiting for input" in steps_card(reply).title
     (prompt,) = approval_prompts(reply.object)

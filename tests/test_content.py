@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import logging
 
-from conftest import QUESTION, adding_agent, shout
+from conftest import QUESTION, adding_agent, opened, shout
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage
@@ -84,8 +84,7 @@ def test_reasoning_is_set_apart(make_handler):
             list(model.stream("hi", config={"callbacks": [handler]}))
         else:
             model.invoke("hi", config={"callbacks": [handler]})
-        handler.flush()
-        (step,) = handler.layout.objects
+        (step,) = opened(handler, handler.layout)
         panes = [pane for pane in step.objects if isinstance(pane, Markdown)]
         assert "step-reasoning" in panes[0].css_classes and panes[0].object == "First, think."
         assert "step-message" in panes[1].css_classes and panes[1].object == "Then answer."
@@ -119,6 +118,7 @@ def test_failing_title_function_is_contained(make_handler, caplog):
     with caplog.at_level(logging.WARNING, "panel_langchain_steps"):
         assert shout.invoke("hi", config={"callbacks": [handler]}) == "HI!"
         shout.invoke("again", config={"callbacks": [handler]})
+        handler.flush()
     step = step_tree(handler.layout)[0]
     assert step["title"].startswith("Tool shout · done in")  # the built-in title instead
     warnings = [r for r in caplog.records if "broken title" in r.getMessage()]
@@ -128,7 +128,10 @@ def test_failing_title_function_is_contained(make_handler, caplog):
 def test_finished_trace_reads_as_an_outline(make_handler):
     handler = make_handler()
     adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
-    for step in iter_steps(step_tree(handler.layout)):
+    handler.flush()
+    steps = list(iter_steps(step_tree(handler.layout)))
+    assert len(steps) == 7
+    for step in steps:
         is_chain = not step["title"].startswith(("Tool", "Model"))
         assert step["collapsed"] is not is_chain, step["title"]
 
@@ -142,7 +145,36 @@ def listing() -> str:
 def test_tool_output_keeps_its_line_breaks(make_handler):
     handler = make_handler()
     listing.invoke({}, config={"callbacks": [handler]})
-    handler.flush()
-    (step,) = handler.layout
+    (step,) = opened(handler, handler.layout)
     (output,) = [pane for pane in step.objects if isinstance(pane, Markdown) and "Output" in pane.object]
     assert "<p>a.txt<br>\nb.txt<br>\nc.txt</p>" in html.unescape(output.get_root().text)
+
+
+def test_a_finished_step_is_built_when_opened(make_handler):
+    handler = make_handler()
+    shout.invoke("hello", config={"callbacks": [handler]})
+    handler.flush()
+    (step,) = handler.layout
+    assert step.collapsed and step.objects == []  # a header only
+    text = "**Input**\n\nhello\n**Output**\n\nHELLO\\!"
+    assert step.body_text == text
+    assert step.serialize() == f"Tool shout · {step.title.split(' · ')[1]}\n{text}"
+    step.collapsed = False  # the user opens it
+    handler.flush()
+    assert [pane.object for pane in step.objects] == ["**Input**\n\nhello", "**Output**\n\nHELLO\\!"]
+    step.collapsed = True  # and closes it again: the body goes
+    handler.flush()
+    assert step.objects == [] and step.body_text == text
+
+
+def test_durations_are_the_runs_own(make_handler):
+    from panel_langchain_steps.render import format_duration
+
+    handler = make_handler()
+    adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
+    shown = {step["title"].split(" · ")[0]: step["title"] for step in iter_steps(step_tree(handler.layout))}
+    for run in handler.trace.runs:
+        if run.kind == "tool":
+            took = format_duration(run.end_time - run.start_time)  # the events' own times
+            assert shown["Tool add"] == f"Tool add · done in {took}"

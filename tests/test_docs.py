@@ -21,6 +21,7 @@ def test_readme_quick_start_runs(document):
     chat, handler = namespace["chat"], namespace["handler"]
     chat.get_root(document)
     namespace["respond"]("What is 1 + 2?", "User", chat)
+    handler.flush()
     (reply,) = chat.objects
     assert answer_text(reply) == "1 + 2 = 3."
     steps = list(iter_steps(step_tree(reply)))

@@ -137,6 +137,7 @@ def test_consumer_that_stops_iterating(make_handler):
     stream = model.stream("hi", config={"callbacks": [handler]})
     next(stream)
     stream.close()  # GeneratorExit inside the run
+    handler.flush()
     (step,) = step_tree(handler.layout)
     assert step["status"] == "failed" and "stopped" in step["title"]
     assert handler.open_runs == 0

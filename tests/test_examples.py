@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 
@@ -146,13 +145,11 @@ async def test_lcel_chain_shows_each_link_and_keeps_history():
 async def test_parallel_tools_run_side_by_side():
     example = load("parallel_tools")
     session = open_session(example)
-    started = time.monotonic()
     reply = await ask(session, "Compare the weather in Oslo, Cairo and Quito")
-    elapsed = time.monotonic() - started
     tools = [s for s in iter_steps(step_tree(reply)) if s["title"].startswith("Tool get_weather")]
     assert len(tools) == 3 and all(s["status"] == "success" for s in tools)
-    durations = [float(s["title"].split(" done in ")[1].removesuffix(" s")) for s in tools]
-    assert elapsed < sum(durations)  # the calls overlapped
+    runs = [run for run in session.handler.trace.runs if run.kind == "tool"]
+    assert max(run.start_time for run in runs) < min(run.end_time for run in runs)  # the calls overlapped
     assert all(city in answer_text(reply) for city in ("Oslo", "Cairo", "Quito"))
 
 

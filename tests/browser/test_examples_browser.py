@@ -103,3 +103,25 @@ def test_approve_or_reject_a_tool_call(open_app, tool_approval, approve):
         expect(page.locator(".chat-steps .card-title")).to_contain_text(" steps · done in ")
         expect(page.locator(".chat-steps")).to_have_count(1)  # the run went on in the same reply
         assert log.errors == []
+
+
+def test_a_long_run_shows_its_newest_steps_and_opens_any(open_app):
+    long_agent = load("long_agent")
+    with open_app(long_agent.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
+        send(page, "Check 30 servers")
+        expect(page.locator(".reply-answer")).to_contain_text("Checked 30 servers: ")
+        expand_steps(page)
+        # LangGraph's 61 node steps: the newest 20 on the page, the rest behind a button.
+        earlier = page.locator(".earlier-steps button")
+        expect(earlier).to_have_text("Show 20 earlier steps (41 not shown)")  # everything, once drawn
+        expect(page.locator(".step-title", has_text="Tool ping")).to_have_count(10)
+        earlier.click()
+        expect(earlier).to_have_text("Show 20 earlier steps (21 not shown)")
+        expect(page.locator(".step-title", has_text="Tool ping")).to_have_count(20)
+        # A finished step's body is built when it is opened.
+        first = page.locator(".step-title", has_text="Tool ping").first
+        expect(page.get_by_text('"server": "web-011"')).to_have_count(0)
+        first.click()
+        expect(page.get_by_text('"server": "web-011"')).to_be_visible()
+        expect(page.get_by_text("web-011: up,")).to_be_visible()
+        assert log.errors == []

@@ -1,0 +1,623 @@
+"""The steps view: a `Trace` shown as nested `ChatStep`s, rendered on its own tick.
+
+The view subscribes to the trace and, at each tick (`stream.Ticker`), first
+brings its own model up to date with every run that changed (pure Python,
+cheap), then makes the Panel changes that the page needs, in slices of
+bounded time: a run that started and ended between two ticks costs one step
+in its final state, not a replay of its history.
+
+Long runs stay light: a step (or a reply) shows its newest ``max_steps``
+child steps and a "Show N earlier steps" button for the rest, so the work per
+tick, the page and the memory follow what is shown, not the trace's length.
+A finished, collapsed step has a header only; its body is built from the run
+record when the user opens it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+import panel as pn
+from panel.chat import ChatFeed
+from panel.io.document import hold
+from panel.io.state import set_curdoc
+from panel.layout.base import ListLike
+from panel.viewable import Viewable
+
+from .approval import ApprovalPrompt
+from .placement import FeedPlacement, Placement, Reply, placement_for
+from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text
+from .stream import StepText, Ticker
+from .trace import FAILED, PAUSED, SUCCESS, RunRecord, Trace
+from .visibility import Visibility
+
+#: While runs go on, new steps join the page after a pause this many times as long as the
+#: last such pass took: drawing takes at most half of the event loop from the runs.
+STEP_BACKOFF = 1
+
+
+class Node:
+    """Something that holds child steps: a layout (a turn's top level) or a shown run's step."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.children: list[Slot] = []
+        self.extra = 0  # earlier steps the user asked to see beyond the window
+        self.button: pn.widgets.Button | None = None
+
+    @property
+    def layout(self) -> ListLike | None:
+        raise NotImplementedError
+
+    def own_objects(self) -> list[Viewable]:
+        """What the layout holds before the child steps."""
+        return []
+
+
+class LayoutNode(Node):
+    """The layout a turn's top-level steps go into; whatever else it holds stays first."""
+
+    def __init__(self, layout: ListLike | None) -> None:
+        super().__init__(0)
+        self.target = layout  # None until the turn's reply exists
+        self.managed: list[Viewable] = []
+
+    @property
+    def layout(self) -> ListLike | None:
+        return self.target
+
+    def own_objects(self) -> list[Viewable]:
+        return [obj for obj in self.target.objects if not any(obj is m for m in self.managed)]
+
+
+class Slot(Node):
+    """A shown run: its step (while on the page), its body and its child steps."""
+
+    def __init__(self, run: RunRecord, parent: Node, turn: Turn) -> None:
+        super().__init__(parent.depth + 1)
+        self.run = run
+        self.parent = parent
+        self.turn = turn
+        self.step: Step | None = None
+        self.body: list[tuple[str, Any]] = []  # (key, pane or StepText) while built
+        self.built = False
+        #: The approval prompts of a paused run (made when the step is first drawn).
+        self.prompts: list[ApprovalPrompt] = []
+        self.asks = False
+
+    @property
+    def layout(self) -> Step | None:
+        return self.step
+
+    def own_objects(self) -> list[Viewable]:
+        panes: list[Viewable] = []
+        for _, part in self.body:
+            panes.extend(part.blocks if isinstance(part, StepText) else [part])
+        return panes + list(self.prompts)
+
+
+class Turn:
+    """One root run (a turn of the chat) and where it is shown."""
+
+    def __init__(self, root_id: str, node: LayoutNode, reply: Reply | None = None) -> None:
+        self.root_id = root_id
+        self.node = node
+        self.reply = reply
+        self.root: RunRecord | None = None
+        #: The latest model run whose text may be the turn's answer.
+        self.candidate: RunRecord | None = None
+        self.slots = 0
+        self.paused = False  # a run of the turn paused at a LangGraph interrupt
+        self.finished = False
+
+
+class StepsView:
+    """Shows a `Trace` as live, nested steps in a target layout or chat feed."""
+
+    #: The handler options the view takes (see `ChatStepCallbackHandler` for their docs).
+    OPTIONS = (
+        "context_exception",
+        "run_types",
+        "include_names",
+        "exclude_names",
+        "include_tags",
+        "exclude_tags",
+        "max_depth",
+        "show_glue",
+        "title",
+        "collapsed_on_success",
+        "flush_interval",
+        "max_steps",
+        "max_chars",
+        "user",
+        "avatar",
+        "answer_in_reply",
+        "resume",
+    )
+
+    def __init__(self, trace: Trace, target: Any, report: Callable[..., None], **options: Any):
+        self.trace = trace
+        self._placement: Placement = placement_for(target)
+        self.layout: ListLike = self._placement.layout
+        self._report = report
+        self._renderer = Renderer(report)
+        self._ticker = Ticker(
+            options["flush_interval"],
+            self._placement.documents,
+            self._render,
+            report=lambda error: report(None, "refresh", error),
+        )
+        self._lock = threading.RLock()
+        self._drawing = False
+        self._steps_due = 0.0
+        self._turns: dict[str, Turn] = {}
+        self._anchors: dict[str, Slot | None] = {}
+        self._slots: dict[str, Slot] = {}
+        self._dirty_turns: dict[Turn, None] = {}
+        self._dirty_nodes: dict[Node, None] = {}
+        self._dirty_slots: dict[Slot, None] = {}
+        self._paused: Turn | None = None
+        self._shared: LayoutNode | None = None
+        self.configure(**options)
+        self._subscription = trace.subscribe(self._ticker.wake)
+        if isinstance(target, ChatFeed):
+            target.param.watch(self._feed_changed, "objects")
+
+    def configure(self, **options: Any) -> None:
+        """Take the handler's options; they apply from the next tick."""
+        with self._lock:
+            self._visibility = Visibility(
+                run_types=frozenset(options["run_types"]),
+                include_names=frozenset(options["include_names"]),
+                exclude_names=frozenset(options["exclude_names"]),
+                include_tags=frozenset(options["include_tags"]),
+                exclude_tags=frozenset(options["exclude_tags"]),
+                max_depth=options["max_depth"],
+                show_glue=options["show_glue"],
+            )
+            self._renderer.param.update(
+                context_exception=options["context_exception"],
+                title_function=options["title"],
+                max_chars=options["max_chars"],
+            )
+            self._collapse = options["collapsed_on_success"]
+            self._window = options["max_steps"]
+            self._answers = options["answer_in_reply"]
+            self._resume = options["resume"]
+            self._ticker.interval = options["flush_interval"]
+            self._placement.configure(user=options["user"], avatar=options["avatar"])
+
+    # -- the tick ------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Render everything that changed, now."""
+        self._ticker.cancel()
+        while self._render(None) is not None:
+            pass
+
+    def _render(self, deadline: float | None) -> float | None:
+        """Bring the view up to date; stop at ``deadline``. Seconds until more is due, or None."""
+        with self._lock:
+            for run in self._subscription.take():
+                self._follow(run)
+            if not (self._dirty_turns or self._dirty_nodes or self._dirty_slots):
+                return None
+            self._drawing = True
+            try:
+                with self._batch():
+                    return self._draw(deadline)
+            finally:
+                self._drawing = False
+
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        """All changes in one document update, as the served session's document."""
+        docs = self._placement.documents()
+        if len(docs) != 1:
+            yield
+            return
+        doc = docs[0]
+        with (
+            set_curdoc(doc) if doc.session_context is not None else nullcontext(),
+            hold(doc),
+            # Bokeh finds the document's models once at the end, not after each change (a walk
+            # over the whole page each time).
+            doc.models.freeze(),
+        ):
+            yield
+
+    # -- phase 1: the view's model ---------------------------------------------------
+
+    def _follow(self, run: RunRecord) -> None:
+        """Note what a changed run means for the view (no Panel work)."""
+        turn = self._turn_of(run)
+        if run.id not in self._anchors:
+            self._place(run, turn)
+        slot = self._slots.get(run.id)
+        if (
+            slot is None
+            and run.status == FAILED
+            and self._anchors.get(run.id) is None
+            and not self._shown_below(run)
+        ):
+            # A hidden run failed and no step says why: give it a step so the error is not lost.
+            slot = self._add_slot(run, turn, None)
+        if slot is not None:
+            self._dirty_slots[slot] = None
+            if run.status == PAUSED and self._resume is not None and not self._shown_below(run):
+                slot.asks = True
+        if run.kind == "llm" and self._answers and run.text_length("text") and self._may_answer(run):
+            if turn.candidate is None or run.start_time >= turn.candidate.start_time:
+                turn.candidate = run
+            self._dirty_turns[turn] = None
+        if run.status == PAUSED:
+            turn.paused = True
+        turn.finished = False  # events may come after the root's end: its summary is redone
+        if run.id == turn.root_id:
+            turn.root = run
+            if run.ended:
+                self._dirty_turns[turn] = None
+
+    def _turn_of(self, run: RunRecord) -> Turn:
+        turn = self._turns.get(run.root_id)
+        if turn is None:
+            paused, self._paused = self._paused, None
+            if paused is not None and paused.root_id != run.root_id:
+                turn = Turn(run.root_id, paused.node, paused.reply)
+            elif isinstance(self._placement, FeedPlacement):
+                turn = Turn(run.root_id, LayoutNode(None))
+            else:
+                if self._shared is None:
+                    self._shared = LayoutNode(self._placement.layout)
+                turn = Turn(run.root_id, self._shared)
+            self._turns[run.root_id] = turn
+            self._dirty_turns[turn] = None
+        return turn
+
+    def _place(self, run: RunRecord, turn: Turn) -> None:
+        parent = self.trace.parent(run)
+        if parent is not None and parent.id not in self._anchors:
+            self._place(parent, self._turn_of(parent))
+        anchor = self._anchors.get(parent.id) if parent is not None else None
+        depth = anchor.depth + 1 if anchor is not None else 1
+        if self._visibility.shows(run, depth, parent.tags if parent is not None else []):
+            self._add_slot(run, turn, anchor)
+        else:
+            self._anchors[run.id] = anchor
+
+    def _add_slot(self, run: RunRecord, turn: Turn, anchor: Slot | None) -> Slot:
+        node: Node = anchor if anchor is not None else turn.node
+        slot = Slot(run, node, turn)
+        node.children.append(slot)
+        self._anchors[run.id] = self._slots[run.id] = slot
+        turn.slots += 1
+        self._dirty_nodes[node] = None
+        return slot
+
+    def _shown_below(self, run: RunRecord) -> bool:
+        """Whether a shown descendant already shows the exception ``run`` ended with."""
+        if run.exception is None and run.error is None:
+            return False
+        stack = list(run.children)
+        while stack:
+            child = stack.pop()
+            same = child.exception is run.exception if run.exception is not None else child.error == run.error
+            if same and child.id in self._slots:
+                return True
+            stack.extend(child.children)
+        return False
+
+    def _may_answer(self, run: RunRecord) -> bool:
+        """Whether a model run speaks for the whole turn (not inside a tool or a subgraph)."""
+        if "nostream" in run.tags or "|" in str(run.metadata.get("langgraph_checkpoint_ns", "")):
+            return False
+        return all(ancestor.kind == "chain" for ancestor in self.trace.ancestors(run))
+
+    # -- phase 2: Panel ----------------------------------------------------------
+
+    def _draw(self, deadline: float | None) -> float | None:
+        """Make the Panel changes; how long until more is due (None: nothing left).
+
+        Changes that add components to the page (new steps) make Bokeh walk
+        the whole page, so they are made at most once per `STEP_BACKOFF` times
+        the last such pass took: the steps of a busy agent are added in
+        batches, and those that have left the window by then cost nothing.
+        Status and text changes are cheap patches and are never held back.
+        """
+        started = time.monotonic()
+        for turn in list(self._dirty_turns):
+            self._draw_turn(turn)
+            del self._dirty_turns[turn]
+        for slot in list(self._dirty_slots):
+            if _late(deadline):
+                return 0
+            del self._dirty_slots[slot]
+            if slot.step is not None:
+                self._contained(self._draw_slot, slot)
+        if self._dirty_nodes and (deadline is None or started >= self._steps_due or self._settled()):
+            for node in sorted(self._dirty_nodes, key=lambda node: node.depth):
+                if node.layout is not None and not self._contained(self._draw_node, node, deadline):
+                    break
+                self._dirty_nodes.pop(node, None)
+                if _late(deadline):
+                    break
+            now = time.monotonic()
+            self._steps_due = now + STEP_BACKOFF * (now - started)
+        for turn in self._turns.values():
+            if turn.root is not None and turn.root.ended and not turn.finished:
+                self._finish(turn)
+        if self._dirty_slots or self._dirty_turns:
+            return 0
+        if not self._dirty_nodes:
+            return None
+        return 0 if self._settled() else max(0.0, self._steps_due - time.monotonic())
+
+    def _settled(self) -> bool:
+        """Whether every turn has ended: nothing else is coming, so nothing is held back."""
+        return all(turn.root is not None and turn.root.ended for turn in self._turns.values())
+
+    def _contained(self, draw: Callable[..., Any], node: Node, *args: Any) -> Any:
+        """Draw one node; a fault is reported and costs only that node."""
+        try:
+            return draw(node, *args)
+        except Exception as error:
+            self._report(getattr(node, "run", None), "drawing", error)
+            return True
+
+    def _draw_turn(self, turn: Turn) -> None:
+        if not isinstance(self._placement, FeedPlacement):
+            return
+        if turn.node.target is None:
+            turn.reply = self._placement.reply(None)
+            turn.node.target = turn.reply.steps
+            self._dirty_nodes[turn.node] = None
+        elif turn.root is not None and not turn.root.ended and turn.reply.steps.collapsed:
+            turn.reply.steps.collapsed = False  # a paused turn's reply, continued
+        if self._answers:
+            self._draw_answer(turn)
+
+    def _draw_answer(self, turn: Turn) -> None:
+        """The reply's answer: the text of the turn's last model run that did not call tools."""
+        reply = turn.reply
+        owner = turn.candidate
+        if owner is not None and owner.ended and owner.tool_calls:
+            owner = None
+        if owner is not reply.owner and (owner is not None or reply.owner in self._owned(turn)):
+            previous, reply.owner = reply.owner, owner
+            reply.answer.objects = []
+            reply.text = None
+            for run in (previous, owner):
+                if run is not None and run.id in self._slots:
+                    self._rebuild(self._slots[run.id])
+        if owner is not None:
+            if reply.text is None:
+                reply.text = StepText(lambda source: _appended(reply.answer, markdown(source)))
+            reply.text.show(owner.text_of("text"))
+
+    def _owned(self, turn: Turn) -> set[RunRecord]:
+        return {turn.candidate} if turn.candidate is not None else set()
+
+    def _finish(self, turn: Turn) -> None:
+        turn.finished = True
+        root = turn.root
+        if turn.paused:
+            self._paused = turn  # the next turn continues in its reply
+        if turn.reply is not None:
+            count = sum(t.slots for t in self._turns.values() if t.reply is turn.reply)
+            summary = PAUSE_TEXT if turn.paused else status_text(root)
+            turn.reply.finish(count, summary, collapse=root.status == SUCCESS and not turn.paused)
+
+    def _draw_node(self, node: Node, deadline: float | None, create: bool = True) -> bool:
+        """Put the node's visible child steps in its layout; False if some are still to be made.
+
+        Missing steps are made newest first, at least one, until ``deadline``
+        (none with ``create=False``).
+        """
+        if isinstance(node, Slot) and node.asks and not node.prompts:
+            requests = _interrupts(node.run.exception)
+            node.prompts = [ApprovalPrompt(request=_value(r), resume=self._resume) for r in requests]
+        window = self._window + node.extra
+        visible = node.children[-window:]
+        for child in node.children[: len(node.children) - len(visible)]:
+            self._drop(child)
+        done, made = True, False
+        for child in reversed(visible):
+            if child.step is None:
+                if not create or (made and _late(deadline)):
+                    done = False
+                    continue
+                self._create(child, deadline)
+                made = True
+        shown = [child.step for child in visible if child.step is not None]
+        hidden = len(node.children) - len(visible)
+        managed = ([self._button(node, hidden)] if hidden else []) + shown
+        objects = node.own_objects() + managed
+        if isinstance(node, LayoutNode):
+            node.managed = managed
+        layout = node.layout
+        if not _same(objects, layout.objects):
+            layout.objects = objects
+        return done
+
+    def _button(self, node: Node, hidden: int) -> pn.widgets.Button:
+        more = min(hidden, self._window)
+        label = f"Show {more} earlier step{'s' if more != 1 else ''} ({hidden:,} not shown)"
+        if node.button is None:
+            node.button = pn.widgets.Button(label=label, css_classes=["earlier-steps"], margin=(2, 8))
+            node.button.on_click(lambda _: self._show_earlier(node))
+        else:
+            node.button.label = label
+        return node.button
+
+    def _show_earlier(self, node: Node) -> None:
+        with self._lock:
+            node.extra += self._window
+            self._dirty_nodes[node] = None
+        self.flush()
+
+    def _create(self, slot: Slot, deadline: float | None) -> None:
+        run = slot.run
+        collapsed = self._collapsed(slot)
+        slot.step = Step(
+            status=STEP_STATUS[run.status],
+            default_title=self._renderer.title(run),
+            collapsed=collapsed,
+            collapsed_on_success=False,
+            body=lambda: [source for _, source in self._parts(slot)],
+            sizing_mode="stretch_width",
+            margin=(4, 0, 4, 8),
+            css_classes=[f"step-{run.kind}"],
+        )
+        slot.step.param.watch(lambda event: self._opened(slot, event.new), "collapsed")
+        if not collapsed:
+            self._build(slot)
+        # Its own steps are made in this pass only while there is time (before it joins the page).
+        if not self._draw_node(slot, deadline, create=not _late(deadline)):
+            self._dirty_nodes[slot] = None
+
+    def _collapsed(self, slot: Slot) -> bool:
+        run = slot.run
+        if slot.asks:
+            return False
+        return self._collapse and run.kind != "chain" and run.status in (SUCCESS, PAUSED)
+
+    def _opened(self, slot: Slot, collapsed: bool) -> None:
+        """A step was opened or closed: build its body, or let a finished one's go."""
+        with self._lock:
+            if not collapsed and not slot.built:
+                self._build(slot)
+            elif collapsed and slot.built and slot.run.ended:
+                slot.body, slot.built = [], False
+            else:
+                return
+            self._dirty_nodes[slot] = None
+            if self._drawing:
+                return
+        self.flush()
+
+    def _drop(self, slot: Slot) -> None:
+        """The slot leaves the page: free its step and everything in it."""
+        if slot.step is None:
+            return
+        slot.step, slot.body, slot.built, slot.button = None, [], False, None
+        for child in slot.children:
+            self._drop(child)
+
+    def _parts(self, slot: Slot) -> list[tuple[str, str]]:
+        run = slot.run
+        reply = slot.turn.reply
+        return self._renderer.body(
+            run,
+            shows_error=run.status == FAILED and not self._shown_below(run),
+            answer_below=reply is not None and reply.owner is run,
+        )
+
+    def _build(self, slot: Slot) -> None:
+        slot.built = True
+        slot.body = []
+        self._update_body(slot)
+
+    def _rebuild(self, slot: Slot) -> None:
+        if slot.built:
+            self._build(slot)
+            self._dirty_nodes[slot] = None
+
+    def _update_body(self, slot: Slot) -> bool:
+        """Bring a built body up to date; True if panes were added or replaced."""
+        parts = self._parts(slot)
+        keys = [key for key, _ in slot.body]
+        if keys != [key for key, _ in parts[: len(keys)]]:
+            slot.body = []  # a part changed place (e.g. the text became the answer): start over
+            keys = []
+        before = len(slot.own_objects())
+        for index, (key, source) in enumerate(parts):
+            if index < len(keys):
+                part = slot.body[index][1]
+                if isinstance(part, StepText):
+                    part.show(source)
+                continue
+            if key.startswith("text:"):
+                css = "step-reasoning" if key == "text:reasoning" else "step-message"
+                part = StepText(lambda text, css=css: markdown(text, css))
+                part.show(source)
+            else:
+                part = markdown(source)
+            slot.body.append((key, part))
+        return len(slot.own_objects()) != before or not keys
+
+    def _draw_slot(self, slot: Slot) -> None:
+        run = slot.run
+        step = slot.step
+        status = STEP_STATUS[run.status]
+        title = self._renderer.title(run)
+        changes: dict[str, Any] = {}
+        if step.status != status:
+            changes["status"] = status
+        if getattr(step, f"{status}_title") != title:
+            changes[f"{status}_title"] = title
+        if run.ended and step.status != status and self._collapsed(slot):
+            changes["collapsed"] = True
+        if slot.asks and not slot.prompts:
+            changes["collapsed"] = False
+            self._dirty_nodes[slot] = None
+        if changes:
+            step.param.update(**changes)
+        if slot.built and not step.collapsed and self._update_body(slot):
+            self._dirty_nodes[slot] = None
+        elif slot.built and step.collapsed and run.ended:
+            slot.body, slot.built = [], False
+            self._dirty_nodes[slot] = None
+        if slot in self._dirty_nodes and self._draw_node(slot, None, create=False):
+            del self._dirty_nodes[slot]  # its own parts changed; new child steps wait for their pass
+
+    # -- the feed ------------------------------------------------------------------
+
+    def _feed_changed(self, event: Any) -> None:
+        """Messages removed from the feed (or the feed cleared): forget their turns."""
+        present = {id(obj) for obj in event.new}
+        with self._lock:
+            for turn in list(self._turns.values()):
+                message = turn.reply.message if turn.reply is not None else None
+                if message is not None and id(message) not in present and turn.finished:
+                    self._forget(turn)
+
+    def _forget(self, turn: Turn) -> None:
+        del self._turns[turn.root_id]
+        for run in self.trace.runs_of(turn.root_id):
+            self._anchors.pop(run.id, None)
+            slot = self._slots.pop(run.id, None)
+            if slot is not None:
+                self._dirty_slots.pop(slot, None)
+                self._dirty_nodes.pop(slot, None)
+        if turn.node is not None:
+            self._dirty_nodes.pop(turn.node, None)
+        self.trace.forget(turn.root_id)
+
+
+def _same(new: list[Viewable], old: list[Viewable]) -> bool:
+    return len(new) == len(old) and all(a is b for a, b in zip(new, old, strict=True))
+
+
+def _late(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+def _appended(layout: ListLike, pane: Viewable) -> Viewable:
+    layout.append(pane)
+    return pane
+
+
+def _interrupts(exception: BaseException | None) -> list[Any]:
+    """The pending requests of a LangGraph ``GraphInterrupt``."""
+    if exception is None or not exception.args:
+        return []
+    found = exception.args[0]
+    return list(found) if isinstance(found, list | tuple) else [found]
+
+
+def _value(request: Any) -> Any:
+    return getattr(request, "value", request)
