@@ -55,7 +55,7 @@ agent = create_agent(
     [ping],
     system_prompt="Check each server the user names with the ping tool, one at a time.",
     checkpointer=InMemorySaver(),
-)
+).with_config(recursion_limit=2 * 500 + 10)  # two graph steps per server
 
 
 def create_app() -> ChatSession:

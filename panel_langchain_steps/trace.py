@@ -444,9 +444,12 @@ class Trace:
         self._changed(run)
 
     def _close_turn(self, root: RunRecord) -> None:
+        """End what the root left open: with it when it succeeded, else as stopped by its end."""
+        done = root.status in (SUCCESS, PAUSED)
+        status, note = (SUCCESS, "ended with its turn") if done else (STOPPED, "")
         for run in sorted(_walk(root), key=_started, reverse=True):
             if not run.ended:
-                self._close(run, root.status, None, None, root.error, "ended with its turn", root.end_time)
+                self._close(run, status, None, None, None, note, root.end_time)
 
     def _remember_ended(self, key: str) -> None:
         self._ended[key] = None
