@@ -12,6 +12,8 @@ from panel.io.state import state
 from panel.layout.base import ListLike
 from panel.viewable import Viewable
 
+from .safety import title_text
+
 ACCEPTED = "a ChatFeed or ChatInterface, a ChatMessage, a list-like Panel layout (e.g. Column), or None"
 
 
@@ -85,7 +87,7 @@ class Reply:
     def finish(self, summary: str, collapse: bool) -> None:
         count = _count_steps(self.steps)
         noun = "step" if count == 1 else "steps"
-        self.steps.param.update(title=f"Steps · {count} {noun} · {summary}", collapsed=collapse)
+        self.steps.param.update(title=title_text(f"Steps · {count} {noun} · {summary}"), collapsed=collapse)
 
 
 def _count_steps(layout: ListLike) -> int:

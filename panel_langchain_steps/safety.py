@@ -10,6 +10,7 @@ is fetched), no math, and an allowlist sanitizer (nh3) over the result.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import json
@@ -23,6 +24,7 @@ import panel as pn
 import param
 import pygments
 from cmarkgfm import cmark
+from pydantic import BaseModel
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
@@ -33,13 +35,17 @@ REDACTED = "[redacted]"
 #: Longest title shown; longer titles end in "…".
 TITLE_CHARS = 200
 
-# Key names that hold secrets, matched on whole words of the normalised key
-# ("openaiApiKey" -> "openai_api_key"), so "max_tokens" or "author" are kept.
-_SECRET_KEY = re.compile(
-    r"(?:^|_)(?:api_?key|access_?key|private_?key|signing_?key|secrets?|client_secret|secret_?key"
+# Words of a key name that hold secrets, matched on whole words of the normalised key
+# ("openaiApiKey" -> "openai_api_key", "DB.Password" -> "db_password"), so "max_tokens" or
+# "author" are kept. A word that only qualifies the secret ("token_count", "password_hint") is kept too.
+_SECRET_WORDS = (
+    r"api_?key|access_?key|private_?key|signing_?key|secrets?|client_secret|secret_?key"
     r"|password|passwd|pwd|passphrase|token|access_token|refresh_token|id_token|auth|authorization"
-    r"|credentials?|cookie|set_cookie|session_?id|session_?key|bearer)(?:_|$)"
+    r"|credentials?|cookie|set_cookie|session_?id|session_?key|bearer"
 )
+_NOT_SECRET_AFTER = r"count|limit|limits|usage|type|length|budget|hint|url|uri|name|path|file|expiry|expires"
+_SECRET_KEY = re.compile(rf"(?:^|_)(?:{_SECRET_WORDS})(?:$|_(?!(?:{_NOT_SECRET_AFTER})(?:_|$)))")
+_KEY_SEPARATOR = re.compile(r"[^a-z0-9]+")
 _SECRET_VALUE = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
     r"|sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"
@@ -55,10 +61,10 @@ _SECRET_VALUE = re.compile(
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{16,}=*"
     r"|Basic\s+[A-Za-z0-9+/]{16,}={0,2}"
 )
-# "password=hunter2", '"api_key": "abc"', "Authorization: xyz": the value after a secret's name.
+# "password=hunter2", '"api_key": "abc"', "DB_PASSWORD=...", "Authorization: xyz": a name, its
+# separator and its value. The value is redacted when `is_secret_key` says the name is a secret's.
 _SECRET_ASSIGNMENT = re.compile(
-    r"""(?i)(\b(?:api[_-]?key|access[_-]?token|refresh[_-]?token|auth[_-]?token|client[_-]?secret"""
-    r"""|secret[_-]?key|secret|password|passwd|pwd|token|authorization)["']?\s*[:=]\s*["']?)"""
+    r"""(?<![\w.])([A-Za-z_][\w\-.]*)(["']?\s*[:=]\s*["']?)"""
     r"""(?!\[redacted\])((?:(?:Bearer|Basic|Token)\s+)?[^\s"',;&]+)"""
 )
 # The password in "scheme://user:password@host".
@@ -86,7 +92,7 @@ def escape_markdown(text: str) -> str:
 
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names a secret (``api_key``, ``Authorization``, ``userPassword``, ...)."""
-    words = _CAMEL.sub("_", key).lower().replace("-", "_").replace(" ", "_")
+    words = _KEY_SEPARATOR.sub("_", _CAMEL.sub("_", key).lower()).strip("_")
     return _SECRET_KEY.search(words) is not None
 
 
@@ -94,12 +100,23 @@ def redact_text(text: str) -> str:
     """Replace secrets in free text: well-known key formats, bearer tokens,
     ``password=...``-style values and passwords in URLs."""
     text = _SECRET_VALUE.sub(REDACTED, text)
-    text = _SECRET_ASSIGNMENT.sub(lambda match: match.group(1) + REDACTED, text)
+    text = _SECRET_ASSIGNMENT.sub(_redact_assignment, text)
     return _URL_PASSWORD.sub(lambda match: match.group(1) + REDACTED, text)
 
 
+def _redact_assignment(match: re.Match[str]) -> str:
+    """A secret's value redacted; any other name's value searched again ("url=...?password=...")."""
+    if is_secret_key(match[1]):
+        return match[1] + match[2] + REDACTED
+    return match[1] + match[2] + _SECRET_ASSIGNMENT.sub(_redact_assignment, match[3])
+
+
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with secret-named keys and secret-shaped strings redacted."""
+    """A JSON-ready copy of ``value`` with secret-named keys and secret-shaped strings redacted.
+
+    Dataclasses and pydantic models become their fields, sets sorted lists, and
+    bytes their UTF-8 text (or ``"<N bytes>"``); other objects are kept as they are.
+    """
     if isinstance(value, Mapping):
         return {
             key: REDACTED if isinstance(key, str) and is_secret_key(key) else redact(item)
@@ -109,6 +126,23 @@ def redact(value: Any) -> Any:
         return [redact(item) for item in value]
     if isinstance(value, str):
         return redact_text(value)
+    plain = _plain(value)
+    return value if plain is value else redact(plain)
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, pydantic models, sets and bytes as plain data; anything else as it is."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode()
+        except UnicodeDecodeError:
+            return f"<{len(value):,} bytes>"
     return value
 
 
@@ -165,8 +199,14 @@ def code_block(text: str, language: str = "") -> str:
 
 
 def to_json(value: Any) -> str:
-    """Readable JSON for structured data, falling back to ``str`` for the rest."""
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    """Readable JSON for structured data (dataclasses, pydantic models, sets and bytes too),
+    falling back to redacted ``str`` for other objects."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    plain = _plain(value)
+    return redact_text(str(value)) if plain is value else plain
 
 
 # -- Markdown ------------------------------------------------------------------
