@@ -47,7 +47,7 @@ _NOT_SECRET_AFTER = r"count|limit|limits|usage|type|length|budget|hint|url|uri|n
 _SECRET_KEY = re.compile(rf"(?:^|_)(?:{_SECRET_WORDS})(?:$|_(?!(?:{_NOT_SECRET_AFTER})(?:_|$)))")
 _KEY_SEPARATOR = re.compile(r"[^a-z0-9]+")
 _SECRET_VALUE = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
     r"|sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"
     r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"
     r"|gh[pousr]_[A-Za-z0-9]{20,}"
@@ -68,7 +68,7 @@ _SECRET_ASSIGNMENT = re.compile(
     r"""(?!\[redacted\])((?:(?:Bearer|Basic|Token)\s+)?[^\s"',;&]+)"""
 )
 # The password in "scheme://user:password@host".
-_URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]+:)[^/\s@]+(?=@)")
+_URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]+:)[^/\s@]+@")
 # Room kept beyond a clip's limit so a secret across the cut is still recognised.
 _REDACT_MARGIN = 4096
 
@@ -101,7 +101,7 @@ def redact_text(text: str) -> str:
     ``password=...``-style values and passwords in URLs."""
     text = _SECRET_VALUE.sub(REDACTED, text)
     text = _SECRET_ASSIGNMENT.sub(_redact_assignment, text)
-    return _URL_PASSWORD.sub(lambda match: match.group(1) + REDACTED, text)
+    return _URL_PASSWORD.sub(lambda match: match[1] + REDACTED + "@", text)
 
 
 def _redact_assignment(match: re.Match[str]) -> str:
@@ -144,6 +144,127 @@ def _plain(value: Any) -> Any:
         except UnicodeDecodeError:
             return f"<{len(value):,} bytes>"
     return value
+
+
+# -- streamed text ---------------------------------------------------------------
+
+#: Most characters `StreamRedactor` holds back; a longer secret is redacted to the next separator.
+HOLD_CHARS = 256
+# Kept of an overlong word: more than any secret format needs to be recognised.
+_KEEP_CHARS = 64
+# In lower-case text, what may start a secret or name one (a trie: cheaper to search than a list).
+_HINT = re.compile(
+    r"k(?:ey)|t(?:oken)|s(?:ecret|ession|k[-_])|p(?:ass(?:w|phrase)|wd|k_)|a(?:uth|kia|sia|iza)"
+    r"|c(?:ookie|redential)|b(?:earer|asic)|rk_|g(?:h[pousr]_|ithub_pat_|lpat-)|xox|hf_|eyj|-----begin|://"
+)
+# The tail that could still grow into a secret: a secret's name, separator and (partial) value,
+# a "Bearer"/"Basic" credential, a private key's header, or else the last word.
+_NAME_HINTS = "key|token|secret|passw|pwd|passphrase|auth|cookie|credential|session|bearer"
+_HOLD = re.compile(
+    rf"""(?<![\w\-.])(?=[\w\-.]*?(?i:{_NAME_HINTS}))"""
+    r"""[\w\-.]+["']?\s*(?:[:=]\s*["']?(?:(?:Bearer|Basic|Token)\s*)?[^\s"',;&]*)?\Z"""
+    r"|(?:(?i:bearer)|Basic)\s*\S*\Z|-----BEGIN [A-Z ]*-{0,5}\Z|(?<!\S)\S*\Z"
+)
+# A secret still open at the end of an overlong word: a JWT or a URL's password not yet complete.
+_OPEN = re.compile(r"(?:eyJ[A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]*){0,2}|(?<=://)[^/\s:@]+:[^/\s@]*)\Z")
+# What continues a secret cut off at the hold-back limit (up to a separator or a private key).
+_SECRET_REST = re.compile(r"""(?:(?!-----BEGIN)[^\s"',;&])*""")
+_KEY_HEADER = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_KEY_FOOTER = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
+
+
+class StreamRedactor:
+    """Redacts secrets in text that arrives in pieces (streamed tokens), even across pieces.
+
+    ``feed(chunk)`` returns the text that is safe to show now; ``finish()`` the
+    rest. Only a short tail is held back, at most `HOLD_CHARS` characters: the
+    current partial word, or a secret's name and separator still waiting for
+    its value (``password = ``), or ``Bearer`` waiting for its token. Text with
+    nothing secret-like flows through as soon as its word ends. Joined, the
+    output is what ``redact_text`` makes of the whole text, except that a
+    secret longer than `HOLD_CHARS` is redacted up to the next space, quote or
+    ``,;&``, and a private key up to its end line. One per stream; not thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._held = ""
+        # None, "value" (dropping the rest of a long secret) or "key" (dropping a private key).
+        self._dropping: str | None = None
+
+    def feed(self, chunk: str) -> str:
+        """Take the next piece of text; return what can be shown now, redacted."""
+        if self._dropping is not None:
+            return self._drop(chunk)
+        text = self._held + chunk
+        # Up to the last word: shown at once unless it may hold a secret, or too much is held.
+        word = "" if not text or text[-1].isspace() else text.rsplit(None, 1)[-1]
+        ready = text[: len(text) - len(word)]
+        if len(word) <= HOLD_CHARS and (not ready or _HINT.search(ready.lower()) is None):
+            self._held = word
+            return ready
+        return self._release(text)
+
+    def finish(self) -> str:
+        """The stream ended: return the rest, redacted."""
+        held, dropping = self._held, self._dropping
+        self._held, self._dropping = "", None
+        return "" if dropping is not None else redact_text(held)
+
+    def _release(self, text: str) -> str:
+        """Show what cannot be part of a secret still being written; hold the rest."""
+        header = _KEY_HEADER.search(text)
+        if header is not None:
+            self._held, self._dropping = "", "key"
+            return redact_text(text[: header.start()]) + REDACTED + self._drop(text[header.end() :])
+        cut = _HOLD.search(text).start()  # always a match: the last word may be empty
+        if len(text) - cut <= HOLD_CHARS and redact_text(text) == text:  # no secret here (the usual case)
+            self._held = text[cut:]
+            return text[:cut]
+        spans = _secret_spans(text)
+        while moved := [start for start, end in spans if start < cut < end]:  # never cut through a secret
+            cut = min(moved)
+        if len(text) - cut > HOLD_CHARS:  # a long word: hold what may start a secret in its end
+            late = _HOLD.search(text, len(text) - HOLD_CHARS)
+            cut = len(text) - _KEEP_CHARS if late is None else late.start()
+            if any(start < cut and end == len(text) for start, end in spans):  # a secret that goes on
+                self._held, self._dropping = "", "value"
+                return redact_text(text)
+            partial = _OPEN.search(text)
+            if partial is not None and partial.start() < cut:
+                self._held, self._dropping = "", "value"
+                return redact_text(text[: partial.start()]) + REDACTED
+            cut = max([cut] + [end for start, end in spans if start < cut < end])
+        self._held = text[cut:]
+        return redact_text(text[:cut])
+
+    def _drop(self, text: str) -> str:
+        """Drop the rest of a secret shown as redacted; go on after its end."""
+        if self._dropping == "value":
+            end = _SECRET_REST.match(text).end()
+            if end == len(text):
+                return ""
+        else:
+            text = self._held + text
+            footer = _KEY_FOOTER.search(text)
+            if footer is None:
+                self._held = text[-_KEEP_CHARS:]  # enough to see a footer split across pieces
+                return ""
+            end = footer.end()
+        self._held, self._dropping = "", None
+        return self.feed(text[end:]) if end < len(text) else ""
+
+
+def _secret_spans(text: str) -> list[tuple[int, int]]:
+    """Where `redact_text` finds secrets in ``text``, as (start, end)."""
+    spans = [match.span() for match in _SECRET_VALUE.finditer(text)]
+    spans += [(match.start() - 3, match.end()) for match in _URL_PASSWORD.finditer(text)]  # from its "://"
+    for match in _SECRET_ASSIGNMENT.finditer(text):
+        if is_secret_key(match[1]):
+            spans.append(match.span())
+        else:
+            offset = match.start(3)
+            spans += [(offset + start, offset + end) for start, end in _secret_spans(match[3])]
+    return spans
 
 
 def clip(text: str, limit: int | None) -> tuple[str, str]:

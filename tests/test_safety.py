@@ -25,9 +25,11 @@ from pydantic import BaseModel
 
 from panel_langchain_steps.approval import ApprovalPrompt
 from panel_langchain_steps.safety import (
+    HOLD_CHARS,
     REDACTED,
     TITLE_CHARS,
     SafeMarkdown,
+    StreamRedactor,
     code_text,
     escape_markdown,
     inline_text,
@@ -38,7 +40,7 @@ from panel_langchain_steps.safety import (
     title_text,
     to_json,
 )
-from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, step_tree
+from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, split_tokens, step_tree
 
 
 class Elements(HTMLParser):
@@ -277,6 +279,102 @@ def test_approval_prompt_shows_typed_arguments_redacted():
         "scopes": [REDACTED, "read", "write"],
         "blob": f"password={REDACTED}",
     }
+
+
+# -- streamed text ----------------------------------------------------------------
+
+#: Secrets in free text beyond the well-known formats: assignments and URL passwords.
+SECRET_ASSIGNMENTS = [
+    "password=hunter2",
+    '{"api_key": "abc123"}',
+    "Authorization: Token abc123",
+    "Authorization: Bearer abcdefghijklmnopqrstuvwxyz",
+    "postgres://bob:hunter2@db:5432/app",
+    "DB_PASSWORD=hunter2",
+    "export OPENAI_API_KEY='abc123'",
+    '"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI"',
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg",  # no end line: redacted to the end
+]
+
+
+def streamed(chunks: list[str]) -> list[str]:
+    """What a `StreamRedactor` shows for each chunk, then at the end."""
+    redactor = StreamRedactor()
+    return [redactor.feed(chunk) for chunk in chunks] + [redactor.finish()]
+
+
+@pytest.mark.parametrize("secret", SECRET_VALUES + SECRET_ASSIGNMENTS)
+def test_streamed_secrets_are_redacted_wherever_the_tokens_split(secret):
+    text = f"calling with {secret} now"
+    expected = redact_text(text)
+    assert REDACTED in expected
+    for first in range(len(text) + 1):
+        assert "".join(streamed([text[:first], text[first:]])) == expected
+        for second in range(first, len(text) + 1):
+            chunks = [text[:first], text[first:second], text[second:]]
+            assert "".join(streamed(chunks)) == expected, chunks
+
+
+def test_streamed_secrets_are_redacted_token_by_token():
+    text = "\n".join(f"line {number}: {secret}, done" for number, secret in enumerate(SECRET_VALUES))
+    text += "\n" + "\n".join(SECRET_ASSIGNMENTS)
+    for chunks in (split_tokens(text), list(text)):
+        assert "".join(streamed(chunks)) == redact_text(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *SECRET_VALUES[:4],
+                *("password", "DB_PASSWORD", "api_key", "token_count", "Authorization", "Bearer", "Basic"),
+                *(":", "=", " ", "\n", '"', "'", ",", "&", "abc123", "https://", "bob:", "@db", "."),
+                *("-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", "eyJhbGciOiJIUzI1NiJ9"),
+            ]
+        ),
+        max_size=25,
+    ),
+    st.lists(st.integers(0, 1000), max_size=6),
+)
+def test_streaming_never_shows_what_redaction_hides(pieces, cuts):
+    text = "".join(pieces)
+    cuts = sorted(cut % (len(text) + 1) for cut in cuts)
+    chunks = [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    expected = redact_text(text)
+    assert all(part in expected for part in "".join(streamed(chunks)).split(REDACTED)), chunks
+
+
+def test_text_without_secrets_streams_through_at_once():
+    text = "\n\n".join([*PAYLOADS, SAFE_MARKDOWN, "The author set max_tokens=5; passwords are hashed."])
+    tokens = split_tokens(text)
+    shown = streamed(tokens)
+    assert "".join(shown) == text
+    plain = split_tokens("Some *emphasis* and a table:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nThe end.")
+    for count, _ in enumerate(plain, 1):
+        so_far = "".join(plain[:count])
+        last_word = so_far.split()[-1] if not so_far[-1].isspace() else ""
+        assert "".join(streamed(plain[:count])[:-1]) == so_far[: len(so_far) - len(last_word)]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "shown"),
+    [
+        ("", "", "x" * 2_000),
+        ("see https://example.com/", " now", "see https://example.com/" + "x" * 2_000 + " now"),
+        ("sk-", " now", f"{REDACTED} now"),
+        ("eyJ", " now", f"{REDACTED} now"),  # may be a JWT's start: redacted when too long to wait for
+        ("password=", "; next", f"password={REDACTED}; next"),
+    ],
+)
+def test_hold_back_is_bounded(start, end, shown):
+    text = start + "x" * 2_000 + end
+    redactor = StreamRedactor()
+    so_far = ""
+    for count, character in enumerate(text, 1):
+        so_far += redactor.feed(character)
+        assert REDACTED in so_far or count - len(so_far) <= HOLD_CHARS
+    assert so_far + redactor.finish() == shown
 
 
 # -- clipping --------------------------------------------------------------------
