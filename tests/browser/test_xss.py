@@ -521,7 +521,9 @@ def test_reply_title_shows_an_exception_name_as_text(open_app):
 
     def app() -> pn.Column:
         return pn.Column(
-            pn.Card(title=card_control("before")), pn.chat.ChatInterface(), sizing_mode="stretch_width"
+            pn.Card(title=card_control("before")),
+            pn.chat.ChatInterface(height=600),
+            sizing_mode="stretch_width",
         )
 
     with open_app(app) as (page, log, view):
