@@ -6,6 +6,8 @@ whoever can put text in front of an agent. Nothing here lets it become markup
 that runs, restyles or covers the page: `SafeMarkdown` renders Markdown with
 raw HTML escaped, only http(s) and mailto links, images as links (so nothing
 is fetched), no math, and an allowlist sanitizer (nh3) over the result.
+Secrets are redacted in text and structured values (`redact_text`, `redact`),
+and in streamed text however the tokens split them (`StreamRedactor`).
 """
 
 from __future__ import annotations
