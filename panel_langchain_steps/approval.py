@@ -21,7 +21,7 @@ import param
 from panel.viewable import Viewer
 
 from .render import markdown
-from .safety import code_block, escape_markdown, redact, to_json
+from .safety import code_block, inline_text, redact, to_json
 
 log = logging.getLogger("panel_langchain_steps")
 
@@ -47,7 +47,7 @@ def describe(request: Any) -> str:
         return "**Approval needed**\n\n" + code_block(to_json(redact(request)), "json")
     parts = []
     for action in actions:
-        name = escape_markdown(str(action.get("name", "tool")))
+        name = inline_text(str(action.get("name", "tool")))
         parts.append(
             f"**Approve call to {name}?**\n\n" + code_block(to_json(redact(action.get("args"))), "json")
         )

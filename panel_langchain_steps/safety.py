@@ -6,10 +6,13 @@ whoever can put text in front of an agent. Nothing here lets it become markup
 that runs, restyles or covers the page: `SafeMarkdown` renders Markdown with
 raw HTML escaped, only http(s) and mailto links, images as links (so nothing
 is fetched), no math, and an allowlist sanitizer (nh3) over the result.
+Secrets are redacted in text and structured values (`redact_text`, `redact`),
+and in streamed text however the tokens split them (`StreamRedactor`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import json
@@ -23,6 +26,7 @@ import panel as pn
 import param
 import pygments
 from cmarkgfm import cmark
+from pydantic import BaseModel
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
@@ -33,15 +37,19 @@ REDACTED = "[redacted]"
 #: Longest title shown; longer titles end in "…".
 TITLE_CHARS = 200
 
-# Key names that hold secrets, matched on whole words of the normalised key
-# ("openaiApiKey" -> "openai_api_key"), so "max_tokens" or "author" are kept.
-_SECRET_KEY = re.compile(
-    r"(?:^|_)(?:api_?key|access_?key|private_?key|signing_?key|secrets?|client_secret|secret_?key"
+# Words of a key name that hold secrets, matched on whole words of the normalised key
+# ("openaiApiKey" -> "openai_api_key", "DB.Password" -> "db_password"), so "max_tokens" or
+# "author" are kept. A word that only qualifies the secret ("token_count", "password_hint") is kept too.
+_SECRET_WORDS = (
+    r"api_?key|access_?key|private_?key|signing_?key|secrets?|client_secret|secret_?key"
     r"|password|passwd|pwd|passphrase|token|access_token|refresh_token|id_token|auth|authorization"
-    r"|credentials?|cookie|set_cookie|session_?id|session_?key|bearer)(?:_|$)"
+    r"|credentials?|cookie|set_cookie|session_?id|session_?key|bearer"
 )
+_NOT_SECRET_AFTER = r"count|limit|limits|usage|type|length|budget|hint|url|uri|name|path|file|expiry|expires"
+_SECRET_KEY = re.compile(rf"(?:^|_)(?:{_SECRET_WORDS})(?:$|_(?!(?:{_NOT_SECRET_AFTER})(?:_|$)))")
+_KEY_SEPARATOR = re.compile(r"[^a-z0-9]+")
 _SECRET_VALUE = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
     r"|sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"
     r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"
     r"|gh[pousr]_[A-Za-z0-9]{20,}"
@@ -55,14 +63,14 @@ _SECRET_VALUE = re.compile(
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{16,}=*"
     r"|Basic\s+[A-Za-z0-9+/]{16,}={0,2}"
 )
-# "password=hunter2", '"api_key": "abc"', "Authorization: xyz": the value after a secret's name.
+# "password=hunter2", '"api_key": "abc"', "DB_PASSWORD=...", "Authorization: xyz": a name, its
+# separator and its value. The value is redacted when `is_secret_key` says the name is a secret's.
 _SECRET_ASSIGNMENT = re.compile(
-    r"""(?i)(\b(?:api[_-]?key|access[_-]?token|refresh[_-]?token|auth[_-]?token|client[_-]?secret"""
-    r"""|secret[_-]?key|secret|password|passwd|pwd|token|authorization)["']?\s*[:=]\s*["']?)"""
+    r"""(?<![\w.])([A-Za-z_][\w\-.]*)(["']?\s*[:=]\s*["']?)"""
     r"""(?!\[redacted\])((?:(?:Bearer|Basic|Token)\s+)?[^\s"',;&]+)"""
 )
 # The password in "scheme://user:password@host".
-_URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]+:)[^/\s@]+(?=@)")
+_URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]+:)[^/\s@]+@")
 # Room kept beyond a clip's limit so a secret across the cut is still recognised.
 _REDACT_MARGIN = 4096
 
@@ -86,7 +94,7 @@ def escape_markdown(text: str) -> str:
 
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names a secret (``api_key``, ``Authorization``, ``userPassword``, ...)."""
-    words = _CAMEL.sub("_", key).lower().replace("-", "_").replace(" ", "_")
+    words = _KEY_SEPARATOR.sub("_", _CAMEL.sub("_", key).lower()).strip("_")
     return _SECRET_KEY.search(words) is not None
 
 
@@ -94,12 +102,23 @@ def redact_text(text: str) -> str:
     """Replace secrets in free text: well-known key formats, bearer tokens,
     ``password=...``-style values and passwords in URLs."""
     text = _SECRET_VALUE.sub(REDACTED, text)
-    text = _SECRET_ASSIGNMENT.sub(lambda match: match.group(1) + REDACTED, text)
-    return _URL_PASSWORD.sub(lambda match: match.group(1) + REDACTED, text)
+    text = _SECRET_ASSIGNMENT.sub(_redact_assignment, text)
+    return _URL_PASSWORD.sub(lambda match: match[1] + REDACTED + "@", text)
+
+
+def _redact_assignment(match: re.Match[str]) -> str:
+    """A secret's value redacted; any other name's value searched again ("url=...?password=...")."""
+    if is_secret_key(match[1]):
+        return match[1] + match[2] + REDACTED
+    return match[1] + match[2] + _SECRET_ASSIGNMENT.sub(_redact_assignment, match[3])
 
 
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with secret-named keys and secret-shaped strings redacted."""
+    """A JSON-ready copy of ``value`` with secret-named keys and secret-shaped strings redacted.
+
+    Dataclasses and pydantic models become their fields, sets sorted lists, and
+    bytes their UTF-8 text (or ``"<N bytes>"``); other objects are kept as they are.
+    """
     if isinstance(value, Mapping):
         return {
             key: REDACTED if isinstance(key, str) and is_secret_key(key) else redact(item)
@@ -109,7 +128,145 @@ def redact(value: Any) -> Any:
         return [redact(item) for item in value]
     if isinstance(value, str):
         return redact_text(value)
+    plain = _plain(value)
+    return value if plain is value else redact(plain)
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, pydantic models, sets and bytes as plain data; anything else as it is."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode()
+        except UnicodeDecodeError:
+            return f"<{len(value):,} bytes>"
     return value
+
+
+# -- streamed text ---------------------------------------------------------------
+
+#: Most characters `StreamRedactor` holds back; a longer secret is redacted to the next separator.
+HOLD_CHARS = 256
+# Kept of an overlong word: more than any secret format needs to be recognised.
+_KEEP_CHARS = 64
+# In lower-case text, what may start a secret or name one (a trie: cheaper to search than a list).
+_HINT = re.compile(
+    r"k(?:ey)|t(?:oken)|s(?:ecret|ession|k[-_])|p(?:ass(?:w|phrase)|wd|k_)|a(?:uth|kia|sia|iza)"
+    r"|c(?:ookie|redential)|b(?:earer|asic)|rk_|g(?:h[pousr]_|ithub_pat_|lpat-)|xox|hf_|eyj|-----begin|://"
+)
+# The tail that could still grow into a secret: a secret's name, separator and (partial) value,
+# a "Bearer"/"Basic" credential, a private key's header, or else the last word.
+_NAME_HINTS = "key|token|secret|passw|pwd|passphrase|auth|cookie|credential|session|bearer"
+_HOLD = re.compile(
+    rf"""(?<![\w\-.])(?=[\w\-.]*?(?i:{_NAME_HINTS}))"""
+    r"""[\w\-.]+["']?\s*(?:[:=]\s*["']?(?:(?:Bearer|Basic|Token)\s*)?[^\s"',;&]*)?\Z"""
+    r"|(?:(?i:bearer)|Basic)\s*\S*\Z|-----BEGIN [A-Z ]*-{0,5}\Z|(?<!\S)\S*\Z"
+)
+# A secret still open at the end of an overlong word: a JWT or a URL's password not yet complete.
+_OPEN = re.compile(r"(?:eyJ[A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]*){0,2}|(?<=://)[^/\s:@]+:[^/\s@]*)\Z")
+# What continues a secret cut off at the hold-back limit (up to a separator or a private key).
+_SECRET_REST = re.compile(r"""(?:(?!-----BEGIN)[^\s"',;&])*""")
+_KEY_HEADER = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_KEY_FOOTER = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
+
+
+class StreamRedactor:
+    """Redacts secrets in text that arrives in pieces (streamed tokens), even across pieces.
+
+    ``feed(chunk)`` returns the text that is safe to show now; ``finish()`` the
+    rest. Only a short tail is held back, at most `HOLD_CHARS` characters: the
+    current partial word, or a secret's name and separator still waiting for
+    its value (``password = ``), or ``Bearer`` waiting for its token. Text with
+    nothing secret-like flows through as soon as its word ends. Joined, the
+    output is what ``redact_text`` makes of the whole text, except that a
+    secret longer than `HOLD_CHARS` is redacted up to the next space, quote or
+    ``,;&``, and a private key up to its end line. One per stream; not thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._held = ""
+        # None, "value" (dropping the rest of a long secret) or "key" (dropping a private key).
+        self._dropping: str | None = None
+
+    def feed(self, chunk: str) -> str:
+        """Take the next piece of text; return what can be shown now, redacted."""
+        if self._dropping is not None:
+            return self._drop(chunk)
+        text = self._held + chunk
+        # Up to the last word: shown at once unless it may hold a secret, or too much is held.
+        word = "" if not text or text[-1].isspace() else text.rsplit(None, 1)[-1]
+        ready = text[: len(text) - len(word)]
+        if len(word) <= HOLD_CHARS and (not ready or _HINT.search(ready.lower()) is None):
+            self._held = word
+            return ready
+        return self._release(text)
+
+    def finish(self) -> str:
+        """The stream ended: return the rest, redacted."""
+        held, dropping = self._held, self._dropping
+        self._held, self._dropping = "", None
+        return "" if dropping is not None else redact_text(held)
+
+    def _release(self, text: str) -> str:
+        """Show what cannot be part of a secret still being written; hold the rest."""
+        header = _KEY_HEADER.search(text)
+        if header is not None:
+            self._held, self._dropping = "", "key"
+            return redact_text(text[: header.start()]) + REDACTED + self._drop(text[header.end() :])
+        cut = _HOLD.search(text).start()  # always a match: the last word may be empty
+        if len(text) - cut <= HOLD_CHARS and redact_text(text) == text:  # no secret here (the usual case)
+            self._held = text[cut:]
+            return text[:cut]
+        spans = _secret_spans(text)
+        while moved := [start for start, end in spans if start < cut < end]:  # never cut through a secret
+            cut = min(moved)
+        if len(text) - cut > HOLD_CHARS:  # a long word: hold what may start a secret in its end
+            late = _HOLD.search(text, len(text) - HOLD_CHARS)
+            cut = len(text) - _KEEP_CHARS if late is None else late.start()
+            if any(start < cut and end == len(text) for start, end in spans):  # a secret that goes on
+                self._held, self._dropping = "", "value"
+                return redact_text(text)
+            partial = _OPEN.search(text)
+            if partial is not None and partial.start() < cut:
+                self._held, self._dropping = "", "value"
+                return redact_text(text[: partial.start()]) + REDACTED
+            cut = max([cut] + [end for start, end in spans if start < cut < end])
+        self._held = text[cut:]
+        return redact_text(text[:cut])
+
+    def _drop(self, text: str) -> str:
+        """Drop the rest of a secret shown as redacted; go on after its end."""
+        if self._dropping == "value":
+            end = _SECRET_REST.match(text).end()
+            if end == len(text):
+                return ""
+        else:
+            text = self._held + text
+            footer = _KEY_FOOTER.search(text)
+            if footer is None:
+                self._held = text[-_KEEP_CHARS:]  # enough to see a footer split across pieces
+                return ""
+            end = footer.end()
+        self._held, self._dropping = "", None
+        return self.feed(text[end:]) if end < len(text) else ""
+
+
+def _secret_spans(text: str) -> list[tuple[int, int]]:
+    """Where `redact_text` finds secrets in ``text``, as (start, end)."""
+    spans = [match.span() for match in _SECRET_VALUE.finditer(text)]
+    spans += [(match.start() - 3, match.end()) for match in _URL_PASSWORD.finditer(text)]  # from its "://"
+    for match in _SECRET_ASSIGNMENT.finditer(text):
+        if is_secret_key(match[1]):
+            spans.append(match.span())
+        else:
+            offset = match.start(3)
+            spans += [(offset + start, offset + end) for start, end in _secret_spans(match[3])]
+    return spans
 
 
 def clip(text: str, limit: int | None) -> tuple[str, str]:
@@ -165,8 +322,14 @@ def code_block(text: str, language: str = "") -> str:
 
 
 def to_json(value: Any) -> str:
-    """Readable JSON for structured data, falling back to ``str`` for the rest."""
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    """Readable JSON for structured data (dataclasses, pydantic models, sets and bytes too),
+    falling back to redacted ``str`` for other objects."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    plain = _plain(value)
+    return redact_text(str(value)) if plain is value else plain
 
 
 # -- Markdown ------------------------------------------------------------------
