@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from .safety import StreamRedactor, redact, redact_text
+
 #: Statuses a run can have. The last four are terminal.
 PENDING, RUNNING, SUCCESS, FAILED, STOPPED, PAUSED = (
     "pending",
@@ -89,6 +91,8 @@ class RunRecord:
     #: The id as LangChain gave it (a UUID), while the run is live.
     key: Any = field(default=None, repr=False)
     _parts: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    # Streamed text is redacted as it arrives, per section (secrets may span tokens).
+    _redactors: dict[str, StreamRedactor] = field(default_factory=dict, repr=False)
     _lengths: dict[str, int] = field(default_factory=dict, repr=False)
     # Whether any text was streamed in as tokens (a plain invoke only has its end's text).
     streamed: bool = field(default=False, repr=False)
@@ -316,16 +320,26 @@ class Trace:
         return run
 
     def write(self, run: RunRecord, section: str, text: str, streamed: bool = True) -> None:
-        """Text for one of the run's sections ("text", "reasoning")."""
+        """Text for one of the run's sections ("text", "reasoning"), kept with its secrets redacted.
+
+        Streamed text goes through a `StreamRedactor`, which may hold back the
+        end of a word until the next token (or the run's end) shows whether it
+        is a secret.
+        """
         with self.lock:
             if run.ended or not text:
                 return
-            if streamed:
-                run.streamed = True
             if run.first_token_time is None:
                 run.first_token_time = time.time()
-            run._write(section, text)
-            self._changed(run)
+            if streamed:
+                run.streamed = True
+                redactor = run._redactors.get(section) or run._redactors.setdefault(section, StreamRedactor())
+                text = redactor.feed(text)
+            else:
+                text = redact_text(text)
+            if text:
+                run._write(section, text)
+                self._changed(run)
 
     def update(self, run: RunRecord, **fields: Any) -> None:
         """Set data on a live run (outputs, usage, tool calls, ...)."""
@@ -431,6 +445,10 @@ class Trace:
         note: str,
         at: float,
     ) -> None:
+        for section, redactor in run._redactors.items():
+            if rest := redactor.finish():
+                run._write(section, rest)
+        run._redactors.clear()
         run.status, run.end_time, run.note = status, at, note
         if outputs is not None:
             run.outputs = outputs
@@ -469,8 +487,6 @@ class Trace:
 
     def save(self, path: str | Path) -> None:
         """Write the trace as JSON (secrets in it redacted)."""
-        from .safety import redact
-
         data = self.to_dict()
         for run in data["runs"]:
             for key in _CONTENT_FIELDS:

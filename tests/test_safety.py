@@ -377,7 +377,6 @@ def test_hold_back_is_bounded(start, end, shown):
     assert so_far + redactor.finish() == shown
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: the handler does not use StreamRedactor yet")
 @pytest.mark.parametrize("stream", [True, False])
 def test_model_text_reaches_the_step_redacted(make_handler, stream):
     answer = f"Use Authorization: Bearer {SECRET_VALUES[0]} with DB_PASSWORD=hunter2 now."
