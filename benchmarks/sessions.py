@@ -77,7 +77,8 @@ class SessionsResult:
 
     @property
     def worst_median_ms(self) -> float:
-        return max(statistics.median(delays) for delays in self.delays)
+        """Of the sessions that showed any token (see ``lost``)."""
+        return max(statistics.median(delays) for delays in self.delays if delays)
 
     @property
     def max_ms(self) -> float:
