@@ -1,4 +1,4 @@
-"""Run every benchmark and print one Markdown table: ``python -m benchmarks [--quick]``."""
+"""Run the benchmarks and print Markdown tables: ``python -m benchmarks [--quick] [--only NAMES]``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import platform
 import time
 from importlib.metadata import version
 
-from . import freshness, patches, steps, tokens
+from . import agent, browser, freshness, memory, patches, sessions, steps, tokens
+from .common import verdict
 
 
 def machine() -> str:
@@ -25,19 +26,8 @@ def machine() -> str:
     )
 
 
-def verdict(ok: bool) -> str:
-    return "yes" if ok else "**no**"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run (~30 s)")
-    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium freshness benchmark")
-    args = parser.parse_args()
+def token_streaming(args: argparse.Namespace) -> None:
     quick = args.quick
-    started = time.perf_counter()
-    print(f"Machine: {machine()}\n")
-
     sizes = [1000, 5000] if quick else [1000, 10_000, 50_000]
     budget = 1.0 if quick else 5.0
     results = tokens.run(sizes, repeats=1 if quick else 5, naive_budget=budget)
@@ -63,8 +53,10 @@ def main() -> None:
         "one step with no text (a cost per run, spread over its tokens).\n"
     )
 
-    answer = 2000 if quick else 10_000
-    p = patches.run(answer, naive_budget=budget)
+
+def patch_bytes(args: argparse.Namespace) -> None:
+    answer = 2000 if args.quick else 10_000
+    p = patches.run(answer, naive_budget=1.0 if args.quick else 5.0)
     print(f"### 2. Bytes to the browser ({answer:,}-token answer, {p.chars:,} characters)\n")
     print("| handler | patch messages | bytes | bytes per character | target <= 20 |")
     print("|---|---:|---:|---:|:---:|")
@@ -77,8 +69,10 @@ def main() -> None:
         f"| {verdict(p.naive_per_char <= 20)} |\n"
     )
 
-    tool_counts = [10, 100] if quick else [10, 100, 1000]
-    step_budget = 5.0 if quick else 40.0
+
+def step_cost(args: argparse.Namespace) -> None:
+    tool_counts = [10, 100] if args.quick else [10, 100, 1000]
+    step_budget = 5.0 if args.quick else 40.0
     rows = steps.run(tool_counts, budget=step_budget)
     print("### 3. Steps (ms per tool run in one agent trace)\n")
     print("| tool runs | no handler | this handler | ratio |")
@@ -92,15 +86,57 @@ def main() -> None:
         f"(target <= 1.5: {verdict(flat <= 1.5)}); runs stop after {step_budget:.0f} s.\n"
     )
 
-    if not args.no_browser:
-        count = 100 if quick else 300
-        f = freshness.run(count, token_delay=0.02)
-        print(f"### 4. Freshness in headless Chromium ({count} tokens at 50 tokens/s)\n")
-        print("| median | p95 | max | target median < 150 ms, max < 500 ms |")
-        print("|---:|---:|---:|:---:|")
-        ok = f.median_ms < 150 and f.max_ms < 500
-        print(f"| {f.median_ms:.0f} ms | {f.p95_ms:.0f} ms | {f.max_ms:.0f} ms | {verdict(ok)} |\n")
 
+def token_freshness(args: argparse.Namespace) -> None:
+    count = 100 if args.quick else 300
+    f = freshness.run(count, token_delay=0.02)
+    print(f"### 4. Freshness in headless Chromium ({count} tokens at 50 tokens/s)\n")
+    print("| median | p95 | max | target median < 150 ms, max < 500 ms |")
+    print("|---:|---:|---:|:---:|")
+    ok = f.median_ms < 150 and f.max_ms < 500
+    print(f"| {f.median_ms:.0f} ms | {f.p95_ms:.0f} ms | {f.max_ms:.0f} ms | {verdict(ok)} |\n")
+
+
+#: name: (section, uses Chromium)
+SECTIONS = {
+    "tokens": (token_streaming, False),
+    "patches": (patch_bytes, False),
+    "steps": (step_cost, False),
+    "freshness": (token_freshness, True),
+    "agent": (agent.report, False),
+    "browser": (browser.report, True),
+    "sessions": (sessions.report, True),
+    "memory": (memory.report, False),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--no-browser", action="store_true", help="skip the benchmarks that use Chromium")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated, of: {', '.join(SECTIONS)} (default: all)",
+    )
+    parser.add_argument(
+        "--steps", help="browser: comma-separated trace sizes in steps (default 1000; quick 40)"
+    )
+    parser.add_argument(
+        "--agent-calls",
+        help="sessions: tool calls of the agent next to 5 sessions, and next to 10 (default 60,100)",
+    )
+    args = parser.parse_args()
+    names = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(names) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
+    started = time.perf_counter()
+    print(f"Machine: {machine()}\n")
+    for name in names:
+        section, chromium = SECTIONS[name]
+        if not (chromium and args.no_browser):
+            section(args)
     print(f"Total time: {time.perf_counter() - started:.0f} s")
 
 

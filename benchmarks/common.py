@@ -1,8 +1,9 @@
-"""Shared pieces: sample answers, a live document, the naive handler, a patch meter."""
+"""Shared pieces: sample answers, a live document, a scripted agent, the naive handler, a patch meter."""
 
 from __future__ import annotations
 
 import gc
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,7 +13,10 @@ import panel as pn
 from bokeh.document import Document
 from bokeh.document.events import DocumentPatchedEvent
 from bokeh.protocol import Protocol
+from langchain.agents import create_agent
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.tools import tool
 from panel.chat import ChatStep
 
 from panel_langchain_steps.testing import ScriptedChatModel, split_tokens
@@ -43,12 +47,97 @@ def sample_text(tokens: int) -> str:
     return "".join(split_tokens(text)[:tokens])
 
 
+#: Page helpers for Chromium (add with ``page.add_init_script``): every element and all text,
+#: through shadow roots, as Panel's components keep most of the page in them.
+DEEP_JS = """
+window.deepElements = (root) => {
+  const found = [];
+  for (const el of root.querySelectorAll("*")) {
+    found.push(el);
+    if (el.shadowRoot) found.push(...window.deepElements(el.shadowRoot));
+  }
+  return found;
+};
+window.deepText = (root) => {
+  let text = root.textContent || "";
+  for (const el of root.querySelectorAll("*")) if (el.shadowRoot) text += window.deepText(el.shadowRoot);
+  return text;
+};
+"""
+
+
 def live_layout() -> tuple[pn.Column, Document]:
     """A Column rendered into a Bokeh document as its root, as ``panel serve`` does."""
-    doc = Document()
     layout = pn.Column(sizing_mode="stretch_width")
-    layout.server_doc(doc)
-    return layout, doc
+    return layout, attach(layout)
+
+
+def live_chat() -> tuple[pn.chat.ChatInterface, Document]:
+    """A ChatInterface rendered into a Bokeh document as its root, as ``panel serve`` does."""
+    chat = pn.chat.ChatInterface()
+    return chat, attach(chat)
+
+
+def attach(view: pn.viewable.Viewable) -> Document:
+    """A new Bokeh document with ``view`` as its root."""
+    doc = Document()
+    view.server_doc(doc)
+    return doc
+
+
+class ScriptedAgent:
+    """A real ``create_agent`` agent on `ScriptedChatModel`: ``calls`` sequential calls to a
+    trivial tool (each model reply says one sentence and calls it once), then a final answer.
+
+    The tool notes the ``time.perf_counter()`` of each call in ``stamps``. After ``budget``
+    seconds from the first call the model answers instead of calling the tool again.
+    """
+
+    def __init__(self, calls: int, budget: float | None = None, token_delay: float = 0.0):
+        self.calls = calls
+        self.budget = budget
+        self.stamps: list[float] = []
+
+        @tool
+        def lookup(query: str) -> str:
+            """Look something up."""
+            self.stamps.append(time.perf_counter())
+            return f"result for {query}"
+
+        model = ScriptedChatModel(responses=self._reply, token_delay=token_delay)
+        self.graph = create_agent(model, [lookup])
+
+    def _reply(self, messages: list[BaseMessage]) -> AIMessage | str:
+        done = len(self.stamps)
+        late = self.budget is not None and done and time.perf_counter() - self.stamps[0] > self.budget
+        if done >= self.calls or late:
+            return f"Done: looked up {done} items."
+        call = {
+            "name": "lookup",
+            "args": {"query": f"item {done}"},
+            "id": f"call_{done}",
+            "type": "tool_call",
+        }
+        return AIMessage(content=f"Let me look up item {done}.", tool_calls=[call])
+
+    def invoke(self, callbacks: list) -> Any:
+        config = {"callbacks": callbacks, "recursion_limit": 2 * self.calls + 10}
+        return self.graph.invoke({"messages": [("user", "Look up every item.")]}, config)
+
+    async def ainvoke(self, callbacks: list) -> Any:
+        config = {"callbacks": callbacks, "recursion_limit": 2 * self.calls + 10}
+        return await self.graph.ainvoke({"messages": [("user", "Look up every item.")]}, config)
+
+    @property
+    def gaps(self) -> list[float]:
+        """Seconds between consecutive tool calls."""
+        return [b - a for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
+
+    def flatness(self) -> float:
+        """Mean gap of the last tenth of the calls / mean gap of the first tenth."""
+        gaps = self.gaps
+        tenth = max(len(gaps) // 10, 1)
+        return statistics.fmean(gaps[-tenth:]) / statistics.fmean(gaps[:tenth])
 
 
 class NaiveHandler(BaseCallbackHandler):
@@ -106,6 +195,16 @@ def stream(text: str, callbacks: list, budget: float | None = None) -> tuple[int
             if budget is not None and time.perf_counter() - start > budget:
                 return seen, time.perf_counter() - start, True
         return seen, time.perf_counter() - start, False
+
+
+def verdict(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which ``share`` of ``values`` lie."""
+    ordered = sorted(values)
+    return ordered[max(int(len(ordered) * share) - 1, 0)]
 
 
 def timed(work: Callable[[], Any]) -> float:

@@ -13,17 +13,16 @@ from langchain_core.callbacks import BaseCallbackHandler
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.testing import ScriptedChatModel, launch_chromium, served
 
+from .common import DEEP_JS, percentile
+
 # Polls the page (through every shadow root) every few ms and notes when each
 # numbered token ("t00042") first shows; tokens arrive in order, so the
 # highest number seen marks every token up to it as shown.
-_WATCHER = """
+WATCHER = (
+    DEEP_JS
+    + """
 window.__seen = {};
 let highest = -1;
-function deepText(root) {
-  let text = root.textContent || "";
-  for (const el of root.querySelectorAll("*")) if (el.shadowRoot) text += deepText(el.shadowRoot);
-  return text;
-}
 setInterval(() => {
   const marks = deepText(document).match(/t\\d{5}/g);
   if (!marks) return;
@@ -33,6 +32,7 @@ setInterval(() => {
   highest = Math.max(highest, top);
 }, 4);
 """
+)
 
 
 @dataclass
@@ -44,7 +44,7 @@ class FreshResult:
     max_ms: float
 
 
-class _Stamps(BaseCallbackHandler):
+class Stamps(BaseCallbackHandler):
     """Notes the wall-clock time each token leaves the model."""
 
     run_inline = True
@@ -65,7 +65,7 @@ def answer(tokens: int) -> str:
 def run(tokens: int, token_delay: float, flush_interval: float | None = None) -> FreshResult:
     from playwright.sync_api import sync_playwright
 
-    stamps = _Stamps()
+    stamps = Stamps()
     done = threading.Event()
     options = {} if flush_interval is None else {"flush_interval": flush_interval}
 
@@ -86,7 +86,7 @@ def run(tokens: int, token_delay: float, flush_interval: float | None = None) ->
         browser = launch_chromium(playwright)
         try:
             page = browser.new_page()
-            page.add_init_script(_WATCHER)
+            page.add_init_script(WATCHER)
             page.goto(url)
             done.wait(timeout=60 + tokens * token_delay * 2)
             page.wait_for_function(f"window.__seen[{tokens - 1}] !== undefined", timeout=10_000)
@@ -98,6 +98,6 @@ def run(tokens: int, token_delay: float, flush_interval: float | None = None) ->
         tokens,
         token_delay,
         statistics.median(delays),
-        delays[int(len(delays) * 0.95) - 1],
+        percentile(delays, 0.95),
         delays[-1],
     )

@@ -1,0 +1,87 @@
+"""Long agent traces (issue 10): cost per tool call of a real agent, without and with the handler."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass
+
+from panel_langchain_steps import ChatStepCallbackHandler
+
+from .common import ScriptedAgent, live_chat, quiet_gc, verdict
+
+
+@dataclass
+class AgentResult:
+    calls: int
+    handler_calls: int  # fewer than ``calls`` when the time budget ran out
+    bare_ms: float  # mean gap between tool calls, over the calls the handler's run made
+    handler_ms: float
+    handler_total_ms: float  # whole run and a final flush, per tool call
+    flatness: float  # of the handler's gaps: last tenth / first tenth
+    bare_flatness: float
+
+    @property
+    def ratio(self) -> float:
+        return self.handler_ms / self.bare_ms
+
+
+def trace(calls: int, handler: bool, budget: float | None = None) -> tuple[ScriptedAgent, float]:
+    """Run the agent (into a ChatInterface in a live document, with ``handler``); return it and
+    the seconds of the run plus a final ``flush()``."""
+    agent = ScriptedAgent(calls, budget)
+    callbacks = [ChatStepCallbackHandler(live_chat()[0])] if handler else []
+    with quiet_gc():
+        start = time.perf_counter()
+        agent.invoke(callbacks)
+        for callback in callbacks:
+            callback.flush()
+        return agent, time.perf_counter() - start
+
+
+def run(sizes: list[int], budget: float) -> list[AgentResult]:
+    """Each size without the handler, then with it (stopping after ``budget`` seconds)."""
+    trace(5, handler=False)
+    trace(5, handler=True)  # warm up
+    results = []
+    for calls in sizes:
+        bare, _ = trace(calls, handler=False)
+        ours, total = trace(calls, handler=True, budget=budget)
+        done = len(ours.stamps)
+        results.append(
+            AgentResult(
+                calls,
+                done,
+                statistics.fmean(bare.gaps[: done - 1]) * 1e3,
+                statistics.fmean(ours.gaps) * 1e3,
+                total / done * 1e3,
+                ours.flatness(),
+                bare.flatness(),
+            )
+        )
+    return results
+
+
+def report(args: argparse.Namespace) -> None:
+    sizes = [10, 50] if args.quick else [10, 100, 500]
+    budget = 10.0 if args.quick else 60.0
+    rows = run(sizes, budget)
+    print("### 5. Agent trace (`create_agent`, ms per tool call; the handler into a live ChatInterface)\n")
+    print(
+        "| tool calls | no handler | this handler | ratio | target <= 10 | with the final flush "
+        "| flatness | target <= 1.2 | flatness, no handler |"
+    )
+    print("|---:|---:|---:|---:|:---:|---:|---:|:---:|---:|")
+    for r in rows:
+        done = f" (first {r.handler_calls:,} only)" if r.handler_calls < r.calls else ""
+        print(
+            f"| {r.calls:,} | {r.bare_ms:.1f} | {r.handler_ms:.1f}{done} | {r.ratio:,.0f} "
+            f"| {verdict(r.ratio <= 10)} | {r.handler_total_ms:.1f} | {r.flatness:.2f} "
+            f"| {verdict(r.flatness <= 1.2)} | {r.bare_flatness:.2f} |"
+        )
+    print(
+        "\nPer tool call: the mean gap between the tool's calls (without the handler: over as many "
+        "calls as the handler's run made). Flatness: the mean gap of the last tenth of the calls / the "
+        f"first tenth. With the handler the agent stops after {budget:.0f} s.\n"
+    )
