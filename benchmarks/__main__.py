@@ -8,7 +8,7 @@ import platform
 import time
 from importlib.metadata import version
 
-from . import agent, browser, freshness, memory, patches, sessions, steps, tokens
+from . import agent, browser, freshness, memory, patches, record, sessions, tokens
 from .common import verdict
 
 
@@ -70,23 +70,6 @@ def patch_bytes(args: argparse.Namespace) -> None:
     )
 
 
-def step_cost(args: argparse.Namespace) -> None:
-    tool_counts = [10, 100] if args.quick else [10, 100, 1000]
-    step_budget = 5.0 if args.quick else 40.0
-    rows = steps.run(tool_counts, budget=step_budget)
-    print("### 3. Steps (ms per tool run in one agent trace)\n")
-    print("| tool runs | no handler | this handler | ratio |")
-    print("|---:|---:|---:|---:|")
-    for r in rows:
-        done = f" (first {r.handler_tools:,} only)" if r.handler_tools < r.tools else ""
-        print(f"| {r.tools:,} | {r.bare_ms:.2f} | {r.handler_ms:.1f}{done} | {r.ratio:,.0f} |")
-    flat = rows[-1].handler_ms / rows[0].handler_ms
-    print(
-        f"\nThis handler at {rows[-1].tools:,} / at {rows[0].tools:,}: {flat:.2f} per step "
-        f"(target <= 1.5: {verdict(flat <= 1.5)}); runs stop after {step_budget:.0f} s.\n"
-    )
-
-
 def token_freshness(args: argparse.Namespace) -> None:
     count = 100 if args.quick else 300
     f = freshness.run(count, token_delay=0.02)
@@ -101,12 +84,12 @@ def token_freshness(args: argparse.Namespace) -> None:
 SECTIONS = {
     "tokens": (token_streaming, False),
     "patches": (patch_bytes, False),
-    "steps": (step_cost, False),
     "freshness": (token_freshness, True),
     "agent": (agent.report, False),
     "browser": (browser.report, True),
     "sessions": (sessions.report, True),
     "memory": (memory.report, False),
+    "record": (record.report, False),
 }
 
 

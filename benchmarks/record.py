@@ -8,6 +8,7 @@ the same real model stream, with no rendering, and measured with tracemalloc.
 
 from __future__ import annotations
 
+import argparse
 import tracemalloc
 from dataclasses import dataclass
 
@@ -89,3 +90,14 @@ def run(tokens: int) -> RecordResult:
     return RecordResult(
         tokens, best["bare"] * per, best["tracer"] * per, best["trace"] * per, tracer_bytes, trace_bytes
     )
+
+
+def report(args: argparse.Namespace) -> None:
+    tokens = 2000 if args.quick else 10_000
+    r = run(tokens)
+    print(f"### Run record: a {tokens:,}-token stream, LangChain's tracer core vs the Trace (no rendering)\n")
+    print("| recorder | us per token | bytes held per token |")
+    print("|---|---:|---:|")
+    print(f"| none | {r.bare_us:.1f} | |")
+    print(f"| `BaseTracer` | {r.tracer_us:.1f} | {r.tracer_bytes / tokens:,.0f} |")
+    print(f"| `Trace` | {r.trace_us:.1f} | {r.trace_bytes / tokens:,.0f} |\n")
