@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -23,6 +24,7 @@ import panel as pn
 import param
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
+from panel.io.state import set_curdoc
 from panel.viewable import Viewer
 
 from .safety import SafeMarkdown, code_text, inline_text, plain_text, redact, to_json
@@ -30,7 +32,7 @@ from .trace import FAILED, KINDS, RUNNING, STATUSES, RunRecord, Trace, _jsonable
 
 #: Bar colours by kind (colour-blind safe, Tableau 10).
 KIND_COLORS = {"chain": "#8c8c8c", "llm": "#4c78a8", "tool": "#f58518", "retriever": "#54a24b"}
-KIND_ICONS = {"chain": "⛓", "llm": "✦", "tool": "🔧", "retriever": "🔎"}
+KIND_ICONS = {"chain": "◇", "llm": "✦", "tool": "⚙", "retriever": "⌕"}
 STATUS_ICONS = {"pending": "…", "running": "⏳", "success": "✓", "failed": "✗", "stopped": "■", "paused": "⏸"}
 FAILED_COLOR = "#d62728"
 _COLUMNS = ("toggle", "run", "kind", "status", "duration", "tokens", "id")
@@ -133,8 +135,12 @@ class TraceView(Viewer):
         self._table.param.watch(self._on_selection, "selection")
         self._source = ColumnDataSource(_bar_data([]))
         self._figure = self._waterfall()
-        self._totals = SafeMarkdown("", sizing_mode="stretch_width")
-        self._detail = SafeMarkdown("*Select a run to see its inputs, outputs and errors.*", min_height=200)
+        self._totals = SafeMarkdown("", sizing_mode="stretch_width", css_classes=["trace-totals"])
+        self._detail = SafeMarkdown(
+            "*Select a run to see its inputs, outputs and errors.*",
+            min_height=200,
+            css_classes=["trace-detail"],
+        )
         self._next_error = pn.widgets.Button(label="Next error", color="danger")
         self._next_error.on_click(lambda _: self.next_error())
         self._layout = pn.Column(
@@ -149,18 +155,14 @@ class TraceView(Viewer):
             pn.pane.Bokeh(self._figure, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
-        self._subscription = trace.subscribe(self._wake)
+        document = pn.state.curdoc
+        # Served: refresh on the session's loop, holding its document lock, as its models require.
+        self._document = document if document is not None and document.session_context else None
+        self._subscription = trace.subscribe(self._schedule)
         self._subscription.take()
         self._rebuild()
-        document = pn.state.curdoc
-        if document is not None and document.session_context is not None:
-            # Served: refresh on the session's own loop, where its models may change.
-            self._tick = pn.state.add_periodic_callback(
-                self._refresh_if_due, period=int(self.interval * 1000)
-            )
+        if self._document is not None:
             pn.state.on_session_destroyed(lambda _context: self.close())
-        else:
-            self._tick = None
 
     def __panel__(self) -> pn.Column:
         return self._layout
@@ -205,19 +207,16 @@ class TraceView(Viewer):
     def close(self) -> None:
         """Stop following the trace."""
         self._subscription.close()
-        if self._tick is not None:
-            self._tick.stop()
         with self._timer_lock:
             if self._timer is not None:
                 self._timer.cancel()
 
     # -- refreshing --------------------------------------------------------------
 
-    def _wake(self) -> None:
-        if self._tick is not None:
-            return  # the session's periodic callback takes the changes
+    def _schedule(self) -> None:
+        """Refresh in ``interval`` seconds, unless a refresh is due already."""
         with self._timer_lock:
-            if self._timer is None:
+            if self._timer is None and not self._subscription.closed:
                 self._timer = threading.Timer(self.interval, self._fire)
                 self._timer.daemon = True
                 self._timer.start()
@@ -225,11 +224,12 @@ class TraceView(Viewer):
     def _fire(self) -> None:
         with self._timer_lock:
             self._timer = None
-        self.refresh()
+        self._on_loop(self._refresh_and_follow)
 
-    def _refresh_if_due(self) -> None:
-        if self._subscription.pending or any(self._status(run_id) == RUNNING for run_id in self._order[-64:]):
-            self.refresh()
+    def _refresh_and_follow(self) -> None:
+        self.refresh()
+        if self.trace.open_runs:
+            self._schedule()  # running bars grow until their runs end
 
     def _status(self, run_id: str) -> str | None:
         run = self.trace.get(run_id)
@@ -444,8 +444,25 @@ class TraceView(Viewer):
         position = self._row_in(self._table.value, self.selected)
         if position is not None and self._table.selection != [position]:
             self._table.selection = [position]
-        self._source.selected.indices = [self._row[self.selected]] if self.selected in self._row else []
+        self._on_loop(self._highlight)
         self._show_detail()
+
+    def _highlight(self) -> None:
+        self._source.selected.indices = [self._row[self.selected]] if self.selected in self._row else []
+
+    def _on_loop(self, change: Callable[[], None]) -> None:
+        """Run ``change`` on the served session's loop, holding its document lock, as its models
+        require (timers and user events come without it); at once when not served."""
+        document = self._document
+        if document is None:
+            change()
+            return
+
+        async def on_loop() -> None:  # a coroutine, so Bokeh runs it on the loop itself
+            with set_curdoc(document):
+                change()
+
+        document.add_next_tick_callback(on_loop)
 
     def _show_path(self, run_id: str) -> None:
         """Expand the run's ancestors and clear filters that would hide it."""

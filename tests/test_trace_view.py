@@ -64,10 +64,10 @@ def names(view: TraceView) -> list[str]:
 
 def test_rows_are_the_run_tree_in_order(document):
     view = shown(document, recorded())
-    assert names(view)[0] == "⛓ LangGraph"
-    assert [name for name in names(view) if name.lstrip().startswith(("✦", "🔧"))] == [
+    assert names(view)[0] == "◇ LangGraph"
+    assert [name for name in names(view) if name.lstrip().startswith(("✦", "⚙"))] == [
         "    ✦ ScriptedChatModel",
-        "    🔧 add",
+        "    ⚙ add",
         "    ✦ ScriptedChatModel",
     ]
     assert len(view.rows) == len(view.trace)
@@ -95,7 +95,7 @@ def test_live_trace_streams_new_rows_and_patches_changed_ones(document):
     adding_agent().invoke(QUESTION, config={"callbacks": [recorder]})
     view.refresh()
     first = names(view)
-    assert len(first) == len(trace) and first[0] == "⛓ LangGraph"
+    assert len(first) == len(trace) and first[0] == "◇ LangGraph"
     # A second turn arrives after every shown row: appended, and the first turn's rows stay.
     adding_agent("Three.").invoke(QUESTION, config={"callbacks": [recorder]})
     view.refresh()
@@ -126,17 +126,17 @@ def test_search_kind_status_filters_and_collapse(document):
     view = shown(document, recorded(failing_agent()))
     assert len(view.rows) == len(view.trace)
     view.search = "explode"
-    assert names(view) == ["    🔧 explode"]
+    assert names(view) == ["    ⚙ explode"]
     view.search = ""
     view.kinds = ["llm"]
     assert {row["kind"] for row in view.rows} == {"llm"}
     view.kinds = ["chain", "llm", "tool", "retriever"]
     view.statuses = [FAILED]
-    assert names(view) == ["⛓ LangGraph", "  ⛓ tools", "    🔧 explode"]
+    assert names(view) == ["◇ LangGraph", "  ◇ tools", "    ⚙ explode"]
     view.statuses = [SUCCESS, FAILED]
     root = view.rows[0]["id"]
     view.collapsed = [root]
-    assert names(view) == ["⛓ LangGraph"] and view.rows[0]["toggle"] == "▸"
+    assert names(view) == ["◇ LangGraph"] and view.rows[0]["toggle"] == "▸"
     view.collapsed = []
     assert len(view.rows) == len(view.trace) and view.rows[0]["toggle"] == "▾"
 
