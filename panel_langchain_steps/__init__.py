@@ -6,7 +6,9 @@
 """
 
 from .handler import ChatStepCallbackHandler
+from .replay import replay
 from .runs import Run
+from .trace_view import TraceView
 
-__all__ = ["ChatStepCallbackHandler", "Run"]
+__all__ = ["ChatStepCallbackHandler", "Run", "TraceView", "replay"]
 __version__ = "0.1.0"

@@ -112,6 +112,7 @@ class TraceView(Viewer):
         self._order: list[str] = []  # run ids in tree order: the row of each run
         self._row: dict[str, int] = {}
         self._depth: dict[str, int] = {}
+        self._running: set[str] = set()  # rows whose durations grow at each refresh
         self._origin = 0.0  # the earliest start: time zero of the waterfall
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
@@ -188,9 +189,9 @@ class TraceView(Viewer):
     def refresh(self) -> None:
         """Show what changed in the trace since the last refresh (live views do this every ``interval``)."""
         changed = self._subscription.take()
-        running = [self.trace.get(run_id) for run_id in self._order]
         updated = {run.id: run for run in changed}
-        updated.update((run.id, run) for run in running if run is not None and run.status == RUNNING)
+        running = (self.trace.get(run_id) for run_id in list(self._running))
+        updated.update((run.id, run) for run in running if run is not None)
         self._apply(updated)
 
     def next_error(self) -> str | None:
@@ -236,6 +237,8 @@ class TraceView(Viewer):
         return run.status if run is not None else None
 
     def _apply(self, updated: dict[str, RunRecord]) -> None:
+        if not updated:
+            return
         fresh = [run_id for run_id in updated if run_id not in self._row]
         if fresh:
             order = [run.id for run in self.trace.runs]
@@ -255,7 +258,7 @@ class TraceView(Viewer):
             runs = list(self.trace.runs)
             self._order = order if order is not None and len(order) == len(runs) else [run.id for run in runs]
             self._row = {run.id: index for index, run in enumerate(runs)}
-            self._depth = {}
+            self._depth, self._running = {}, set()
             self._origin = min((run.start_time for run in runs if run.start_time), default=0.0)
             rows = [self._table_row(run) for run in runs]
             bars = _bar_data([self._bar(index, run) for index, run in enumerate(runs)])
@@ -305,6 +308,10 @@ class TraceView(Viewer):
         parent = self.trace.parent(run)
         depth = self._depth[run.id] = (self._depth.get(parent.id, 0) + 1) if parent is not None else 0
         toggle = ("▸" if run.id in self.collapsed else "▾") if run.children else ""
+        if run.status == RUNNING:
+            self._running.add(run.id)
+        else:
+            self._running.discard(run.id)
         name = run.name or run.kind
         return {
             "toggle": toggle,
