@@ -310,15 +310,10 @@ def _trace(records: Iterable[RunRecord]) -> Trace:
 
 def load(path: str | Path) -> Trace:
     """A trace from a file of any kind read here: a saved trace, LangSmith runs or OTLP JSON."""
-    text = Path(path).read_text(encoding="utf-8")
-    if not text.strip():
-        raise ValueError(f"{path}: the file is empty")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
-        ) from None
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return Trace.load(path)  # which says what is wrong with a file that is empty or not JSON
     if isinstance(data, dict) and "resourceSpans" in data:
         return from_otel(data, str(path))
     if isinstance(data, list) or (isinstance(data, dict) and "runs" in data and "format" not in data):

@@ -168,7 +168,7 @@ def test_malformed_otel_names_the_field(data, message):
 
 def test_unreadable_files_name_the_line(tmp_path):
     (tmp_path / "cut.json").write_text('[{"id": "a",\n "run_type": ', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"cut\.json: not valid JSON at line 2"):
+    with pytest.raises(ValueError, match=r"cut\.json: not valid JSON.* at line 2"):
         imports.load(tmp_path / "cut.json")
     (tmp_path / "empty.json").write_text(" ", encoding="utf-8")
     with pytest.raises(ValueError, match="the file is empty"):

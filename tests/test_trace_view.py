@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 
 import pytest
 from conftest import QUESTION, adding_agent, call
@@ -11,6 +10,7 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from recording import TraceRecorder
+from test_streaming import wait_for
 
 from panel_langchain_steps.replay import replay
 from panel_langchain_steps.safety import render_markdown
@@ -40,16 +40,6 @@ def recorded(agent=None) -> Trace:
     with contextlib.suppress(RuntimeError):  # the failing agent's run is recorded up to its error
         (agent or adding_agent()).invoke(QUESTION, config={"callbacks": [recorder]})
     return recorder.trace
-
-
-def wait_until(condition, timeout: float = 30) -> bool:
-    """Whether ``condition()`` came true within ``timeout`` seconds (checked as it changes)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def shown(document, trace: Trace, **params) -> TraceView:
@@ -106,7 +96,10 @@ def test_live_view_refreshes_on_its_own(document):
     trace = Trace()
     view = shown(document, trace, interval=0.05)
     adding_agent().invoke(QUESTION, config={"callbacks": [TraceRecorder(trace)]})
-    assert wait_until(lambda: len(view.rows) == len(trace) > 0 and view.rows[0]["status"] == "✓ success")
+    assert wait_for(
+        timeout=30,
+        condition=lambda: len(view.rows) == len(trace) > 0 and view.rows[0]["status"] == "✓ success",
+    )
     view.close()
 
 
