@@ -1,17 +1,13 @@
-"""The command line's help and its errors, through its public entry point."""
+"""The command line's help and its errors, through its public entry point (tests/browser runs
+``python -m panel_langchain_steps view``)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from panel_langchain_steps.cli import main
-
-ROOT = Path(__file__).parents[1]
 
 
 def test_help_documents_view(capsys):
@@ -44,15 +40,3 @@ def test_bad_prices_exit_with_a_message(tmp_path, capsys):
     path.write_text(json.dumps([]), encoding="utf-8")
     assert main(["view", str(path), "--prices", "[1, 2]"]) == 2
     assert "panel-langchain-steps:" in capsys.readouterr().err
-
-
-def test_python_m_runs_the_same_command():
-    done = subprocess.run(
-        [sys.executable, "-m", "panel_langchain_steps", "view", "--help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert "usage: panel-langchain-steps view" in done.stdout
