@@ -612,12 +612,15 @@ def detail_text(run: RunRecord, limit: int | None = 20_000) -> str:
         lines += ["**Error**", "", plain_text(title, limit), ""]
         if run.error.get("traceback"):
             lines += [code_text(run.error["traceback"], limit, "pytb"), ""]
-    sections: list[tuple[str, Any]] = [("Inputs", run.inputs), ("Outputs", run.outputs)]
-    if run.tool_calls:
-        sections.append(("Tool calls", run.tool_calls))
-    for title, value in sections:
+    documents = _documents(run.outputs)
+    outputs = None if documents else run.outputs  # documents are shown one by one instead
+    for title, value in (("Inputs", run.inputs), ("Outputs", outputs), ("Tool calls", run.tool_calls)):
         if value not in (None, {}, []):
             lines += [f"**{title}**", "", _value_text(value, limit), ""]
+    for number, document in enumerate(documents, 1):
+        lines += [f"**Document {number}**", "", plain_text(str(document.get("page_content", "")), limit), ""]
+        if document.get("metadata"):
+            lines += [code_text(to_json(redact(document["metadata"])), limit, "json"), ""]
     for section, text in run.text.items():
         if text:
             lines += [f"**Streamed {inline_text(section)}**", "", plain_text(text, limit), ""]
@@ -630,6 +633,15 @@ def detail_text(run: RunRecord, limit: int | None = 20_000) -> str:
             code_text(to_json(redact({"tags": run.tags, **run.metadata})), limit, "json"),
         ]
     return "\n".join(lines)
+
+
+def _documents(outputs: Any) -> list[dict[str, Any]]:
+    """A retriever's documents (LangChain ``Document`` objects or their saved data), or []."""
+    items = outputs.get("documents") if isinstance(outputs, dict) else outputs
+    if not isinstance(items, list) or not items:
+        return []
+    documents = [_jsonable(item) for item in items]
+    return documents if all(isinstance(item, dict) and "page_content" in item for item in documents) else []
 
 
 def _value_text(value: Any, limit: int | None) -> str:

@@ -7,7 +7,9 @@ import contextlib
 import pytest
 from conftest import QUESTION, adding_agent, call
 from langchain.agents import create_agent
+from langchain_core.documents import Document
 from langchain_core.messages import AIMessage
+from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import tool
 from recording import TraceRecorder
 from test_streaming import wait_for
@@ -198,3 +200,29 @@ def test_replay_keeps_the_timing_scaled_by_speed():
     assert [run.id for run in target.runs] == ["r1", "c1"]
     with pytest.raises(ValueError, match="speed must be positive"):
         replay(trace, speed=0)
+
+
+class Shelf(BaseRetriever):
+    """A real retriever over a fixed shelf of documents."""
+
+    def _get_relevant_documents(self, query: str, *, run_manager) -> list[Document]:
+        return [
+            Document(
+                page_content=f"About {query}: {HOSTILE}", metadata={"source": "a.md", "api_key": "sk-x"}
+            ),
+            Document("Second page.", metadata={"source": "b.md"}),
+        ]
+
+
+def test_a_retrievers_documents_show_one_by_one(document, tmp_path):
+    recorder = TraceRecorder()
+    Shelf().invoke("cats", config={"callbacks": [recorder]})
+    recorder.trace.save(tmp_path / "run.json")
+    for trace in (recorder.trace, Trace.load(tmp_path / "run.json")):
+        view = shown(document, trace)
+        view.selected = trace.roots[0].id
+        assert view.rows[0]["kind"] == "retriever"
+        assert "**Document 1**" in view.detail and "**Document 2**" in view.detail
+        assert "About cats" in view.detail and '"source": "b.md"' in view.detail
+        html = render_markdown(view.detail)
+        assert "<img" not in html and "sk-x" not in html
