@@ -136,6 +136,7 @@ class TraceView(Viewer):
         self._table.param.watch(self._on_selection, "selection")
         self._source = ColumnDataSource(_bar_data([]))
         self._figure = self._waterfall()
+        self._source.selected.on_change("indices", self._on_tap)
         self._totals = SafeMarkdown("", sizing_mode="stretch_width", css_classes=["trace-totals"])
         self._detail = SafeMarkdown(
             "*Select a run to see its inputs, outputs and errors.*",
@@ -239,15 +240,22 @@ class TraceView(Viewer):
     def _apply(self, updated: dict[str, RunRecord]) -> None:
         if not updated:
             return
-        fresh = [run_id for run_id in updated if run_id not in self._row]
-        if fresh:
+        streamed: set[str] = set()
+        if any(run_id not in self._row for run_id in updated):
             order = [run.id for run in self.trace.runs]
             if not self._order or order[: len(self._order)] != self._order:
                 self._rebuild(order)
                 return
+            streamed.update(order[len(self._order) :])
             self._extend(order[len(self._order) :])
+        # Rows streamed just now are current: patching them too would make the browser's table
+        # set its data twice at once, and the older of the two could land last.
         with self.trace.lock:
-            rows = {self._row[run_id]: run for run_id, run in updated.items() if run_id in self._row}
+            rows = {
+                self._row[run_id]: run
+                for run_id, run in updated.items()
+                if run_id in self._row and run_id not in streamed
+            }
         if rows:
             self._patch(rows)
         self._refresh_summary()
@@ -347,7 +355,7 @@ class TraceView(Viewer):
             sizing_mode="stretch_width",
             y_range=Range1d(0.5, -0.5),
             x_axis_label="seconds since the trace started",
-            tools="xpan,ypan,xwheel_zoom,ywheel_zoom,reset",
+            tools="xpan,ypan,xwheel_zoom,ywheel_zoom,tap,reset",
             active_scroll="ywheel_zoom",
             toolbar_location="right",
         )
@@ -441,6 +449,10 @@ class TraceView(Viewer):
             if run_id in self.collapsed
             else [*self.collapsed, run_id]
         )
+
+    def _on_tap(self, _attr: str, _old: list[int], new: list[int]) -> None:
+        if new and new[0] < len(self._order):
+            self.selected = self._order[new[0]]
 
     def _on_selection(self, event: Any) -> None:
         if event.new:

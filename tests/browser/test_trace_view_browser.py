@@ -76,6 +76,9 @@ def test_live_trace_in_the_browser(open_app, tmp_path):
         box = page.locator(".bk-events").last.bounding_box()
         page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + 18)
         wait_for_text(page, ".bk-tooltip-content", f"run: {HOSTILE}")
+        page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + 18)  # selects the root
+        wait_for_text(page, ".trace-detail", "chain · success")
+        assert HOSTILE in deep_text(page, ".trace-detail")
         shot = tmp_path / "trace-view.png"
         page.screenshot(path=str(shot), full_page=True)
         assert log.dialogs == []
