@@ -388,6 +388,7 @@ class TraceView(Viewer):
         plot.ygrid.grid_line_color = None
         return plot
 
+    @param.depends("prices", "text_limit", watch=True)
     def _refresh_summary(self) -> None:
         self._totals.object = totals_text(self.trace, self.prices)
         self._show_detail()

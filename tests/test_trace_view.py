@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import pytest
 from conftest import QUESTION, adding_agent, call
@@ -77,6 +78,8 @@ def test_totals_count_tokens_calls_errors_and_cost(document):
     view = shown(document, trace, prices={"scripted-model": (1_000_000.0, 2_000_000.0)})
     assert "**2** model calls, **1** tool calls" in view.summary
     assert "cost **34.0000**" in view.summary
+    view.prices = {}
+    assert "cost" not in view.summary
 
 
 def test_live_trace_streams_new_rows_and_patches_changed_ones(document):
@@ -226,3 +229,17 @@ def test_a_retrievers_documents_show_one_by_one(document, tmp_path):
         assert "About cats" in view.detail and '"source": "b.md"' in view.detail
         html = render_markdown(view.detail)
         assert "<img" not in html and "sk-x" not in html
+
+
+def test_replay_at_speed_updates_a_live_view_on_its_own(document):
+    original = recorded()
+    target = Trace()
+    view = shown(document, target, interval=0.05)
+    player = threading.Thread(target=replay, args=(original, target), kwargs={"speed": 4.0})
+    player.start()
+    expected = [(row["run"], row["status"]) for row in shown(document, original).rows]
+    assert wait_for(lambda: [(row["run"], row["status"]) for row in view.rows] == expected, timeout=30)
+    player.join(30)
+    root = original.roots[0]
+    assert target.get(root.id).duration == pytest.approx(root.duration / 4, abs=1e-6)
+    view.close()
