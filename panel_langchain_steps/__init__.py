@@ -5,8 +5,10 @@
 >>> agent.invoke(inputs, config={"callbacks": [handler]})
 """
 
-from .handler import ChatStepCallbackHandler
+from .handler import ChatStepCallbackHandler, StopRun
+from .replay import replay
 from .trace import RunRecord, Trace
+from .trace_view import TraceView
 
-__all__ = ["ChatStepCallbackHandler", "RunRecord", "Trace"]
+__all__ = ["ChatStepCallbackHandler", "RunRecord", "StopRun", "Trace", "TraceView", "replay"]
 __version__ = "0.1.0"

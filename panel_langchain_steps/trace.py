@@ -583,6 +583,22 @@ class Trace:
             raise ValueError(f"{where}: {error}") from None
         self.add_record(run)
 
+    # -- imports (issue 11: the converters live in imports.py) ---------------------
+
+    @classmethod
+    def from_langsmith(cls, runs: Any) -> Trace:
+        """A trace from LangSmith's exported runs (a list of run objects); see `imports.from_langsmith`."""
+        from .imports import from_langsmith
+
+        return from_langsmith(runs)
+
+    @classmethod
+    def from_otel(cls, data: Any) -> Trace:
+        """A trace from OTLP JSON spans (OpenInference or GenAI attributes); see `imports.from_otel`."""
+        from .imports import from_otel
+
+        return from_otel(data)
+
 
 def describe_error(error: BaseException) -> dict[str, str]:
     """An exception as data: its type, message and traceback."""

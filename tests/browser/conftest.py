@@ -50,6 +50,7 @@ class PageLog:
     dialogs: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
 
     def unexpected_requests(self) -> list[str]:
         """Requests other than the page, its static files, its blobs and Panel's icon font."""
@@ -76,6 +77,9 @@ def open_app(browser: Any) -> Callable[..., Any]:
             page.on("dialog", lambda dialog: (log.dialogs.append(dialog.message), dialog.dismiss()))
             page.on("request", lambda request: log.requests.append(request.url))
             page.on("pageerror", lambda error: log.errors.append(str(error)))
+            page.on(
+                "console", lambda message: message.type == "error" and log.console_errors.append(message.text)
+            )
             try:
                 page.goto(url)
                 yield page, log, views[-1]
