@@ -13,7 +13,8 @@ from typing import Any
 import panel as pn
 
 from panel_langchain_steps import ChatStepCallbackHandler
-from panel_langchain_steps.testing import iter_steps, launch_chromium, served, step_tree
+from panel_langchain_steps.render import Renderer, default_title
+from panel_langchain_steps.testing import launch_chromium, served
 
 from .common import DEEP_JS, ScriptedAgent, verdict
 
@@ -69,17 +70,17 @@ class BrowserResult:
         return self.trace.ws_bytes / self.steps
 
 
-def trace_page(calls: int) -> tuple[Callable[[], pn.chat.ChatInterface], list[pn.chat.ChatInterface]]:
+def trace_page(calls: int) -> tuple[Callable[[], pn.chat.ChatInterface], list[ChatStepCallbackHandler]]:
     """An app whose sessions run an agent making ``calls`` tool calls into a ChatInterface on
-    load, and the list of its views."""
-    views: list[pn.chat.ChatInterface] = []
+    load, and the list of its sessions' handlers."""
+    views: list[ChatStepCallbackHandler] = []
 
     def app() -> pn.chat.ChatInterface:
         chat = pn.chat.ChatInterface()
         handler = ChatStepCallbackHandler(chat)
         agent = ScriptedAgent(calls)
         pn.state.onload(lambda: threading.Thread(target=agent.invoke, args=([handler],), daemon=True).start())
-        views.append(chat)
+        views.append(handler)
         return chat
 
     return app, views
@@ -96,11 +97,14 @@ def floor_page(text: str) -> Callable[[], pn.chat.ChatInterface]:
     return app
 
 
-def plain_text(chat: pn.chat.ChatInterface) -> str:
-    """The steps' titles and texts of the reply, then its card's title, as Markdown."""
-    reply = chat.objects[-1]
-    parts = [f"**{step['title']}**\n\n{step['text']}" for step in iter_steps(step_tree(reply))]
-    return "\n\n".join([*parts, reply.object.objects[0].title])
+def plain_text(handler: ChatStepCallbackHandler) -> str:
+    """Every run's title and text (what its step shows when opened), as one Markdown text."""
+    renderer = Renderer(report=lambda *_: None)
+    return "\n\n".join(
+        f"**{default_title(run)}**\n\n"
+        + "\n".join(part for _, part in renderer.body(run, shows_error=True, answer_below=False))
+        for run in handler.trace.runs
+    )
 
 
 def load(browser: Any, url: str, timeout: float) -> tuple[Any, PageResult]:
@@ -137,7 +141,8 @@ def run(steps: int, timeout: float = 600) -> BrowserResult:
                 title = page.evaluate(f"() => window.deepText(document).match(/{_DONE}/)[0]")
                 opened = page.evaluate(_EXPAND, ["Steps ·", False, "^Tool lookup"])  # the reply's card
                 assert opened >= 0, "the reply's steps card did not open"
-                first = page.evaluate(_EXPAND, ["Tool lookup", False, "^result for item 0$"])
+                # The oldest and the newest tool steps on the page (older ones are behind a button).
+                first = page.evaluate(_EXPAND, ["Tool lookup", False, "^result for item \\d+$"])
                 last = page.evaluate(_EXPAND, ["Tool lookup", True, f"^result for item {calls - 1}$"])
                 text = plain_text(views[-1])
                 page.close()

@@ -59,9 +59,9 @@ def test_rows_are_the_run_tree_in_order(document):
     view = shown(document, recorded())
     assert names(view)[0] == "◇ LangGraph"
     assert [name for name in names(view) if name.lstrip().startswith(("✦", "⚙"))] == [
-        "    ✦ ScriptedChatModel",
+        "    ✦ scripted-model",
         "    ⚙ add",
-        "    ✦ ScriptedChatModel",
+        "    ✦ scripted-model",
     ]
     assert len(view.rows) == len(view.trace)
     assert {row["status"] for row in view.rows} == {"✓ success"}

@@ -55,7 +55,7 @@ def test_view_serves_a_saved_trace(browser, tmp_path):
                 page.wait_for_timeout(200)
         page.locator(".tabulator-row", has_text="add").first.wait_for(timeout=30_000)
         text = deep_text(page, ".tabulator")
-        assert "LangGraph" in text and "ScriptedChatModel" in text
+        assert "LangGraph" in text and "scripted-model" in text
         assert errors == []
         page.close()
     finally:

@@ -65,7 +65,7 @@ def test_live_trace_in_the_browser(open_app, tmp_path):
         # The hostile name arrives live, as text, with no dialog.
         wait_for_text(page, ".tabulator", HOSTILE)
         wait_for_text(page, ".tabulator", "failed")
-        assert "ScriptedChatModel" in deep_text(page, ".tabulator")
+        assert "scripted-model" in deep_text(page, ".tabulator")
         wait_for_text(page, ".trace-totals", "1 errors")
         page.locator(".tabulator-row", has_text="add").first.click()
         wait_for_text(page, ".trace-detail", '"a": 1')
