@@ -63,6 +63,7 @@ SHOTS: dict[str, Callable[[Any], None]] = {
     "tool_approval": chat_turn("Email Bob about lunch", "Approve call to"),
     "standalone_trace": standalone,
     "long_run": long_run,
+    "agent_trace": chat_turn("Check 12 servers", "Checked 12 servers"),
 }
 
 
@@ -73,7 +74,8 @@ def main() -> None:
         for name, drive in SHOTS.items():
             example = load("long_agent" if name == "long_run" else name)
             with served(example.create_app) as url:
-                page = browser.new_page(viewport={"width": 1000, "height": 1000})
+                width = 1600 if name == "agent_trace" else 1000
+                page = browser.new_page(viewport={"width": width, "height": 1000})
                 page.goto(url)
                 drive(page)
                 page.wait_for_timeout(500)  # the last refresh reaches the page

@@ -219,3 +219,26 @@ def test_approval_prompt_resume_values():
     rejected = resume_value(request, False)["decisions"]
     assert [d["type"] for d in rejected] == ["reject", "reject"]
     assert resume_value("Proceed?", True) is True and resume_value("Proceed?", False) is False
+
+
+def test_a_saved_turn_replays_into_a_feed_as_it_was_shown(make_handler, tmp_path):
+    from panel_langchain_steps import Trace, replay
+    from panel_langchain_steps.testing import outline
+
+    live_chat = ChatInterface()
+    live = make_handler(live_chat)
+    adding_agent().invoke(QUESTION, config={"callbacks": [live]})
+    live.flush()
+    live.trace.save(tmp_path / "turn.json")
+
+    replayed_chat = ChatInterface()
+    replayed = make_handler(replayed_chat)
+    replay(Trace.load(tmp_path / "turn.json"), replayed.trace, speed=None)
+    replayed.flush()
+    (before,), (after,) = live_chat.objects, replayed_chat.objects
+    assert outline(step_tree(after)) == outline(step_tree(before))
+    assert [s["title"] for s in iter_steps(step_tree(after))] == [
+        s["title"] for s in iter_steps(step_tree(before))
+    ]
+    assert answer_text(after) == answer_text(before) == "The sum is 3."
+    assert steps_card(after).title == steps_card(before).title

@@ -164,3 +164,19 @@ async def test_standalone_trace():
     (graph,) = step_tree(page.trace)
     assert graph["status"] == "success" and not graph["collapsed"]
     assert any(s["title"].startswith("Tool convert · done") for s in iter_steps([graph]))
+
+
+async def test_agent_trace_shows_the_chat_and_its_trace(tmp_path):
+    from panel_langchain_steps import Trace
+
+    example = load("agent_trace")
+    page = example.create_app()
+    page.__panel__().get_root(Document())
+    session = page.session
+    reply = await ask(session, "Check 3 servers")
+    assert answer_text(reply).startswith("Checked 3 servers: ")
+    page.trace_view.refresh()
+    tools = [row for row in page.trace_view.rows if row["kind"] == "tool"]
+    assert len(tools) == 3 and all(row["run"].endswith(" ping") for row in tools)
+    saved = Trace.load(page.save())
+    assert [run.name for run in saved.runs] == [run.name for run in session.handler.trace.runs]

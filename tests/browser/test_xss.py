@@ -32,7 +32,7 @@ from langchain_core.tools import StructuredTool, tool
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, step_tree
 
-from .conftest import run_in_session
+from .conftest import deep_text, run_in_session
 
 pytestmark = pytest.mark.browser
 
@@ -532,9 +532,11 @@ def test_reply_title_shows_an_exception_name_as_text(open_app):
             handler.flush()
 
         run_in_session(view, run)
-        title = page.locator(".chat-steps .card-title h3").filter(has_text="failed:")
-        title.wait_for(timeout=30_000)
-        assert f"failed: {hostile.__name__} after" in title.inner_text()
+        deadline = time.monotonic() + 30
+        while "failed:" not in (shown := deep_text(page, ".chat-steps")):
+            assert time.monotonic() < deadline, f"the reply card did not say the turn failed: {shown!r}"
+            page.wait_for_timeout(100)
+        assert f"failed: {hostile.__name__} after" in shown
 
         async def add_control() -> None:
             view.append(pn.Card(title=card_control("after")))
