@@ -98,13 +98,16 @@ def floor_page(text: str) -> Callable[[], pn.chat.ChatInterface]:
 
 
 def plain_text(handler: ChatStepCallbackHandler) -> str:
-    """Every run's title and text (what its step shows when opened), as one Markdown text."""
+    """Every run's title and text (what its step shows when opened), then the reply's card title,
+    as one Markdown text."""
     renderer = Renderer(report=lambda *_: None)
-    return "\n\n".join(
+    runs = [
         f"**{default_title(run)}**\n\n"
         + "\n".join(part for _, part in renderer.body(run, shows_error=True, answer_below=False))
         for run in handler.trace.runs
-    )
+    ]
+    card = handler.layout.objects[-1].object.objects[0]
+    return "\n\n".join([*runs, card.title])
 
 
 def load(browser: Any, url: str, timeout: float) -> tuple[Any, PageResult]:
@@ -141,9 +144,12 @@ def run(steps: int, timeout: float = 600) -> BrowserResult:
                 title = page.evaluate(f"() => window.deepText(document).match(/{_DONE}/)[0]")
                 opened = page.evaluate(_EXPAND, ["Steps ·", False, "^Tool lookup"])  # the reply's card
                 assert opened >= 0, "the reply's steps card did not open"
-                # The oldest and the newest tool steps on the page (older ones are behind a button).
-                first = page.evaluate(_EXPAND, ["Tool lookup", False, "^result for item \\d+$"])
-                last = page.evaluate(_EXPAND, ["Tool lookup", True, f"^result for item {calls - 1}$"])
+                # The oldest and the newest tool steps on the page: the graph's newest `max_steps`
+                # node steps are shown, half of them tool nodes (older ones are behind a button).
+                made = (int(re.search(_DONE, title).group(1)) - 3) // 4
+                oldest = made - ChatStepCallbackHandler.param.max_steps.default // 2
+                first = page.evaluate(_EXPAND, ["Tool lookup", False, f"^result for item {oldest}$"])
+                last = page.evaluate(_EXPAND, ["Tool lookup", True, f"^result for item {made - 1}$"])
                 text = plain_text(views[-1])
                 page.close()
             with served(floor_page(text)) as url:
