@@ -46,6 +46,9 @@ _CONTENT_FIELDS = ("metadata", "inputs", "outputs", "text", "tool_calls", "error
 SCHEMA_VERSION = 1
 FORMAT = "panel-langchain-steps/trace"
 
+#: A section's streamed pieces are joined into one string when they reach this many.
+_COMPACT_PARTS = 256
+
 #: How many ended run ids are remembered to recognise late or duplicate events.
 ENDED_MEMORY = 4096
 
@@ -118,12 +121,9 @@ class RunRecord:
         return {section: self.text_of(section) for section in self._parts}
 
     def text_of(self, section: str) -> str:
+        # Reads never change the parts (views read without the trace's lock); a join is atomic.
         parts = self._parts.get(section)
-        if not parts:
-            return ""
-        if len(parts) > 1:
-            parts[:] = ["".join(parts)]
-        return parts[0]
+        return "".join(parts) if parts else ""
 
     def text_length(self, section: str) -> int:
         return self._lengths.get(section, 0)
@@ -136,6 +136,8 @@ class RunRecord:
         else:
             parts.append(text)
             self._lengths[section] += len(text)
+            if len(parts) >= _COMPACT_PARTS:  # by the writer, under the trace's lock
+                parts[:] = ["".join(parts)]
 
     def to_dict(self) -> dict[str, Any]:
         """The run as JSON-ready data (the saved schema's run object)."""
