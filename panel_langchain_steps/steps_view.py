@@ -386,7 +386,8 @@ class StepsView:
         owner = turn.candidate
         if owner is not None and owner.ended and owner.tool_calls:
             owner = None
-        if owner is not reply.owner and (owner is not None or reply.owner in self._owned(turn)):
+        # A turn without an answer leaves alone the answer of the turn it continues.
+        if owner is not reply.owner and (owner is not None or reply.owner is turn.candidate):
             previous, reply.owner = reply.owner, owner
             reply.answer.objects = []
             reply.text = None
@@ -397,9 +398,6 @@ class StepsView:
             if reply.text is None:
                 reply.text = StepText(lambda source: _appended(reply.answer, markdown(source)))
             reply.text.show(owner.text_of("text"))
-
-    def _owned(self, turn: Turn) -> set[RunRecord]:
-        return {turn.candidate} if turn.candidate is not None else set()
 
     def _finish(self, turn: Turn) -> None:
         turn.finished = True
