@@ -493,9 +493,12 @@ class StepsView:
             else:
                 return
             self._dirty_nodes[slot] = None
-            if self._drawing:
+            if self._drawing or slot.step is None:
                 return
-        self.flush()
+            # Only this step changes now (what else is pending waits for its tick): a quick answer.
+            with self._batch():
+                if self._contained(self._draw_node, slot, None, False):
+                    self._dirty_nodes.pop(slot, None)
 
     def _drop(self, slot: Slot) -> None:
         """The slot leaves the page: free its step and everything in it."""

@@ -52,6 +52,9 @@ _COMPACT_PARTS = 256
 #: How many ended run ids are remembered to recognise late or duplicate events.
 ENDED_MEMORY = 4096
 
+#: The note of a run its own end never reached, ended with its turn.
+ENDED_WITH_TURN = "ended with its turn"
+
 #: Seconds a run whose parent never arrived may stay open with no event, while no turn is open.
 ORPHAN_TIMEOUT = 300.0
 
@@ -216,6 +219,7 @@ class Trace:
         self._ended: dict[str, None] = {}
         self._subscriptions: list[Subscription] = []
         self._live: dict[Any, RunRecord] = {}  # open runs by the id LangChain gives (a UUID)
+        self._waiting: dict[str, list[RunRecord]] = {}  # runs whose parent has not arrived, by its id
 
     # -- reading ---------------------------------------------------------------
 
@@ -423,19 +427,35 @@ class Trace:
             run.root_id = parent.root_id
             parent.children.append(run)
         else:
+            # A run whose parent has not arrived stands alone until its parent comes (or it ends,
+            # or `sweep` ends it).
             run.root_id = key
-            # A run whose parent never arrived joins the turn that is open, to end with it.
-            if parent_key is not None and (turn := self._open_turn()) is not None:
-                run.root_id = turn.id
-                turn.children.append(run)
-            else:
-                self._roots.append(run)
+            self._roots.append(run)
+            if parent_key is not None:
+                self._wait(run)
+        for orphan in self._waiting.pop(key, []):  # runs that arrived before this, their parent
+            if not orphan.ended:
+                self._move(orphan, run)
         self._runs[key] = run
         self._live[run_id] = run
         return run
 
-    def _open_turn(self) -> RunRecord | None:
-        return next((root for root in reversed(self._roots) if not root.ended), None)
+    def _wait(self, orphan: RunRecord) -> None:
+        self._waiting.setdefault(orphan.parent_id, []).append(orphan)
+        if len(self._waiting) > ENDED_MEMORY:
+            del self._waiting[next(iter(self._waiting))]
+
+    def _move(self, run: RunRecord, parent: RunRecord) -> None:
+        """Put ``run`` (with its subtree) under ``parent``, in ``parent``'s turn."""
+        for holder in (self._runs.get(run.root_id), *self._roots):
+            if holder is not None and run in holder.children:
+                holder.children.remove(run)
+        if run in self._roots:
+            self._roots.remove(run)
+        parent.children.append(run)
+        for moved in _walk(run):
+            moved.root_id = parent.root_id
+        self._changed(run)
 
     def _close(
         self,
@@ -466,7 +486,7 @@ class Trace:
     def _close_turn(self, root: RunRecord) -> None:
         """End what the root left open: with it when it succeeded, else as stopped by its end."""
         done = root.status in (SUCCESS, PAUSED)
-        status, note = (SUCCESS, "ended with its turn") if done else (STOPPED, "")
+        status, note = (SUCCESS, ENDED_WITH_TURN) if done else (STOPPED, "")
         for run in sorted(_walk(root), key=_started, reverse=True):
             if not run.ended:
                 self._close(run, status, None, None, None, note, root.end_time)

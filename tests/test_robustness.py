@@ -107,9 +107,14 @@ def test_tolerates_odd_events(make_handler, caplog):
     steps = {step["title"].split(" · ")[0]: step for step in all_steps(handler.layout)}
     assert steps["Model m"]["text"] == "early late"
     assert steps["Model m"]["status"] == "success"
-    # Its parent never came and it never ended: it ends with the turn that was open, and says so.
-    assert steps["Tool orphan"]["status"] == "success"
-    assert steps["Tool orphan"]["title"].endswith("ended with its turn")
+    # Its parent never came and it never ended: it stands alone, running, until the sweep that
+    # each new turn makes ends it after ORPHAN_TIMEOUT seconds with no event, and says so.
+    assert steps["Tool orphan"]["status"] == "running" and handler.open_runs == 1
+    handler.trace.sweep(timeout=0)
+    handler.flush()
+    steps = {step["title"].split(" · ")[0]: step for step in all_steps(handler.layout)}
+    assert steps["Tool orphan"]["status"] == "failed"
+    assert "its parent never reported" in steps["Tool orphan"]["title"]
     assert handler.open_runs == 0
     assert steps["Agent"]["status"] == "success"
 
