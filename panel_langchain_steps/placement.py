@@ -58,10 +58,6 @@ class Placement:
     def configure(self, user: str | None, avatar: Any) -> None:
         """Take the handler's feed options."""
 
-    def reply(self, paused: Reply | None) -> Reply | None:
-        """A new turn's reply (``paused``: the reply of a turn paused before it), if replies are used."""
-        return None
-
     def documents(self) -> list[Document]:
         return documents_of(self.layout)
 
@@ -96,10 +92,8 @@ class FeedPlacement(Placement):
     def configure(self, user: str | None, avatar: Any) -> None:
         self.user, self.avatar = user, avatar
 
-    def reply(self, paused: Reply | None) -> Reply:
-        if paused is not None:
-            paused.steps.collapsed = False
-            return paused
+    def reply(self) -> Reply:
+        """A new turn's reply, sent to the feed (a turn that continues a paused one keeps its reply)."""
         reply = Reply()
         reply.message = self.feed.send(
             reply.layout,

@@ -372,7 +372,7 @@ class StepsView:
         if not isinstance(self._placement, FeedPlacement):
             return
         if turn.node.target is None:
-            turn.reply = self._placement.reply(None)
+            turn.reply = self._placement.reply()
             turn.node.target = turn.reply.steps
             self._dirty_nodes[turn.node] = None
         elif turn.root is not None and not turn.root.ended and turn.reply.steps.collapsed:

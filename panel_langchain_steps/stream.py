@@ -155,8 +155,7 @@ class Ticker:
             self._timer = None
             self._slicing = True
         if not self._on_loop():
-            while self._slice():
-                pass
+            self._slices()
 
     def _on_loop(self) -> bool:
         """Queue the next slice on the served page's event loop; False if the steps are not served."""
@@ -173,8 +172,12 @@ class Ticker:
     async def _slice_on_loop(self) -> None:
         # A coroutine, so Bokeh runs it on the loop itself (not in an executor).
         if self._slice() and not self._on_loop():
-            while self._slice():
-                pass
+            self._slices()
+
+    def _slices(self) -> None:
+        """Not served: every slice now, on this thread."""
+        while self._slice():
+            pass
 
     def _slice(self) -> bool:
         """One slice of rendering; True if the next slice is due at once."""

@@ -446,10 +446,7 @@ class Trace:
             del self._waiting[next(iter(self._waiting))]
 
     def _move(self, run: RunRecord, parent: RunRecord) -> None:
-        """Put ``run`` (with its subtree) under ``parent``, in ``parent``'s turn."""
-        for holder in (self._runs.get(run.root_id), *self._roots):
-            if holder is not None and run in holder.children:
-                holder.children.remove(run)
+        """Put a run that stood alone (with its subtree) under its ``parent``, which came later."""
         if run in self._roots:
             self._roots.remove(run)
         parent.children.append(run)
