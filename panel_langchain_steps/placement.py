@@ -13,6 +13,9 @@ from panel.viewable import Viewable
 
 from .safety import title_text
 
+#: The steps card's title while its turn runs.
+RUNNING_TITLE = "Steps · running…"
+
 ACCEPTED = "a ChatFeed or ChatInterface, a ChatMessage, a list-like Panel layout (e.g. Column), or None"
 
 
@@ -31,7 +34,7 @@ class Reply:
 
     def __init__(self) -> None:
         self.steps = pn.Card(
-            title="Steps",
+            title=RUNNING_TITLE,
             collapsed=False,
             sizing_mode="stretch_width",
             margin=(0, 0, 5, 0),
@@ -43,10 +46,25 @@ class Reply:
         #: The run whose text is the answer now, and the text shown for it.
         self.owner: Any = None
         self.text: Any = None
+        self.ended = False
 
-    def finish(self, count: int, summary: str, collapse: bool) -> None:
+    def running(self) -> None:
+        """The reply's turn goes on again (a paused turn continues): open, and say so."""
+        if self.ended:
+            self.ended = False
+            self.steps.param.update(title=RUNNING_TITLE, collapsed=False, visible=True)
+
+    def finish(self, count: int, summary: str, collapse: bool, failed: int = 0) -> None:
+        """The turn ended: say how many steps it took, how many failed, and how it ended.
+
+        A turn without steps (nothing it ran is shown) has no card: its answer is the reply.
+        """
+        self.ended = True
         noun = "step" if count == 1 else "steps"
-        self.steps.param.update(title=title_text(f"Steps · {count} {noun} · {summary}"), collapsed=collapse)
+        parts = [f"{count} {noun}", *([f"{failed} failed"] if failed else []), summary]
+        self.steps.param.update(
+            title=title_text(" · ".join(["Steps", *parts])), collapsed=collapse, visible=count > 0
+        )
 
 
 class Placement:

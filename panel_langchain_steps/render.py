@@ -19,7 +19,18 @@ from panel.chat.step import DEFAULT_STATUS_BADGES
 from panel.chat.utils import avatar_lookup, build_avatar_pane
 from panel.widgets.indicators import BooleanStatus
 
-from .safety import SafeMarkdown, code_text, inline_text, plain_text, redact, title_text, to_json
+from .safety import (
+    REDACTED,
+    SafeMarkdown,
+    code_text,
+    inline_text,
+    plain_text,
+    redact,
+    redact_text,
+    shorten,
+    title_text,
+    to_json,
+)
 from .trace import FAILED, PAUSED, PENDING, RUNNING, STOPPED, SUCCESS, RunRecord
 
 TitleFunction = Callable[[RunRecord], "str | None"]
@@ -40,6 +51,8 @@ STEP_STATUS = {
 PAUSE_TEXT = "paused, waiting for input"
 
 _KIND_LABELS = {"tool": "Tool", "llm": "Model", "retriever": "Retriever"}
+#: Longest key argument shown in a tool's title.
+ARGUMENT_CHARS = 40
 _REASONING_STYLE = {"opacity": "0.75", "font-style": "italic", "border-left": "3px solid #ccc"}
 
 
@@ -110,10 +123,30 @@ def format_duration(seconds: float) -> str:
 
 
 def label(run: RunRecord) -> str:
-    """The run's display name, e.g. "Tool search" or "Model gpt-4o"."""
+    """The run's display name, e.g. "Tool search", "Tool get_weather · Paris" or "Model gpt-4o"."""
     kind = _KIND_LABELS.get(run.kind)
     name = run.name or {"llm": "model", "tool": "tool", "retriever": "retriever"}.get(run.kind, "step")
-    return f"{kind} {name}" if kind else name
+    shown = f"{kind} {name}" if kind else name
+    argument = key_argument(run.inputs) if run.kind == "tool" else ""
+    return f"{shown} · {argument}" if argument else shown
+
+
+def key_argument(inputs: Any) -> str:
+    """A tool call's plain arguments as one short line ("Paris", "USD, JPY"), or "".
+
+    Only text and numbers are shown; secret-named arguments and secret-shaped
+    values never are.
+    """
+    if isinstance(inputs, dict):
+        values = [
+            str(value)
+            for value in redact(inputs).values()
+            if isinstance(value, str | int | float) and not isinstance(value, bool)
+        ]
+        inputs = ", ".join(value for value in values if value and REDACTED not in value)
+    if not isinstance(inputs, str) or REDACTED in redact_text(inputs):
+        return ""
+    return shorten(inputs, ARGUMENT_CHARS)
 
 
 def status_text(run: RunRecord) -> str:

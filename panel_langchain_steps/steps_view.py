@@ -375,8 +375,8 @@ class StepsView:
             turn.reply = self._placement.reply()
             turn.node.target = turn.reply.steps
             self._dirty_nodes[turn.node] = None
-        elif turn.root is not None and not turn.root.ended and turn.reply.steps.collapsed:
-            turn.reply.steps.collapsed = False  # a paused turn's reply, continued
+        elif turn.root is not None and not turn.root.ended:
+            turn.reply.running()  # a paused turn's reply, continued
         if self._answers:
             self._draw_answer(turn)
 
@@ -405,9 +405,23 @@ class StepsView:
         if turn.paused:
             self._paused = turn  # the next turn continues in its reply
         if turn.reply is not None:
-            count = sum(t.slots for t in self._turns.values() if t.reply is turn.reply)
+            turns = [t for t in self._turns.values() if t.reply is turn.reply]
+            count = sum(t.slots for t in turns)
             summary = PAUSE_TEXT if turn.paused else status_text(root)
-            turn.reply.finish(count, summary, collapse=root.status == SUCCESS and not turn.paused)
+            turn.reply.finish(
+                count,
+                summary,
+                collapse=root.status == SUCCESS and not turn.paused,
+                failed=0 if root.status == FAILED else sum(self._failures(t) for t in turns),
+            )
+
+    def _failures(self, turn: Turn) -> int:
+        """How many of the turn's shown steps failed of their own accord (not by a child's failure)."""
+        return sum(
+            1
+            for run in self.trace.runs_of(turn.root_id)
+            if run.status == FAILED and run.id in self._slots and not self._shown_below(run)
+        )
 
     def _draw_node(self, node: Node, deadline: float | None, create: bool = True) -> bool:
         """Put the node's visible child steps in its layout; False if some are still to be made.

@@ -36,7 +36,7 @@ def test_tool_with_text_input(make_handler):
     handler = make_handler()
     assert shout.invoke("hello", config={"callbacks": [handler]}) == "HELLO!"
     step = only_step(handler)
-    assert step["title"].startswith("Tool shout · done in")
+    assert step["title"].startswith("Tool shout · hello · done in")
     assert step["text"] == "**Input**\n\nhello\n**Output**\n\nHELLO\\!"
 
 
@@ -120,7 +120,7 @@ def test_failing_title_function_is_contained(make_handler, caplog):
         shout.invoke("again", config={"callbacks": [handler]})
         handler.flush()
     step = step_tree(handler.layout)[0]
-    assert step["title"].startswith("Tool shout · done in")  # the built-in title instead
+    assert step["title"].startswith("Tool shout · hi · done in")  # the built-in title instead
     warnings = [r for r in caplog.records if "broken title" in r.getMessage()]
     assert len(warnings) == 1 and "'shout'" in warnings[0].getMessage()
 
@@ -158,7 +158,7 @@ def test_a_finished_step_is_built_when_opened(make_handler):
     assert step.collapsed and step.objects == []  # a header only
     text = "**Input**\n\nhello\n**Output**\n\nHELLO\\!"
     assert step.body_text == text
-    assert step.serialize() == f"Tool shout · {step.title.split(' · ')[1]}\n{text}"
+    assert step.serialize() == f"Tool shout · hello · {step.title.split(' · ')[2]}\n{text}"
     step.collapsed = False  # the user opens it
     handler.flush()
     assert [pane.object for pane in step.objects] == ["**Input**\n\nhello", "**Output**\n\nHELLO\\!"]
@@ -177,4 +177,4 @@ def test_durations_are_the_runs_own(make_handler):
     for run in handler.trace.runs:
         if run.kind == "tool":
             took = format_duration(run.end_time - run.start_time)  # the events' own times
-            assert shown["Tool add"] == f"Tool add · done in {took}"
+            assert shown["Tool add"] == f"Tool add · 1, 2 · done in {took}"

@@ -67,7 +67,7 @@ async def test_agent_chat_searches_then_answers(monkeypatch):
     assert "checkpointer saves the graph state" in answer_text(reply)
     assert steps_card(reply).collapsed
     shown = titles(reply)
-    assert any(t.startswith("Tool web_search · done") for t in shown)
+    assert any(t.startswith("Tool web_search · What is LangGraph persistence? · done") for t in shown)
     assert all(step["status"] == "success" for step in iter_steps(step_tree(reply)))
 
 
@@ -80,6 +80,7 @@ async def test_agent_chat_shows_a_failed_tool_and_recovers(monkeypatch):
     assert [s["title"].split(" · ")[0] for s in failed] == ["Tool exchange_rate"] * 2  # tried twice
     assert "TimeoutError" in failed[0]["title"] and "did not answer in time" in failed[0]["text"]
     assert "Sorry" in answer_text(reply)
+    assert steps_card(reply).collapsed and " · 2 failed · done in " in steps_card(reply).title
 
 
 async def test_agent_chat_keeps_the_conversation_per_session(monkeypatch):
@@ -148,6 +149,8 @@ async def test_parallel_tools_run_side_by_side():
     reply = await ask(session, "Compare the weather in Oslo, Cairo and Quito")
     tools = [s for s in iter_steps(step_tree(reply)) if s["title"].startswith("Tool get_weather")]
     assert len(tools) == 3 and all(s["status"] == "success" for s in tools)
+    cities = sorted(s["title"].split(" · ")[1] for s in tools)
+    assert cities == ["Cairo", "Oslo", "Quito"]  # each call's title names its city
     runs = [run for run in session.handler.trace.runs if run.kind == "tool"]
     assert max(run.start_time for run in runs) < min(run.end_time for run in runs)  # the calls overlapped
     assert all(city in answer_text(reply) for city in ("Oslo", "Cairo", "Quito"))
@@ -163,7 +166,7 @@ async def test_standalone_trace():
     assert page.answer.object == answer
     (graph,) = step_tree(page.trace)
     assert graph["status"] == "success" and not graph["collapsed"]
-    assert any(s["title"].startswith("Tool convert · done") for s in iter_steps([graph]))
+    assert any(s["title"].startswith("Tool convert · 42.195, km, mi · done") for s in iter_steps([graph]))
 
 
 async def test_agent_trace_shows_the_chat_and_its_trace(tmp_path):

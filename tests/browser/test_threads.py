@@ -65,9 +65,9 @@ def test_stop_button_halts_a_sync_callback(open_app, monkeypatch):
     with open_app(app, viewport={"width": 900, "height": 700}) as (page, log, _):
         page.locator("textarea").fill("go")
         page.get_by_role("button", name="Send").click()
-        expect(page.locator(".step-title", has_text="Tool slow_search · running…")).to_be_visible()
+        expect(page.locator(".step-title", has_text="Tool slow_search · x · running…")).to_be_visible()
         page.get_by_role("button", name="Stop").click()
-        expect(page.locator(".step-title", has_text="Tool slow_search · stopped after")).to_be_visible()
+        expect(page.locator(".step-title", has_text="Tool slow_search · x · stopped after")).to_be_visible()
         expect(page.get_by_role("button", name="Send")).to_be_visible()
         SEARCH_DONE.set()  # the search returns, in the worker thread
         page.wait_for_timeout(1000)

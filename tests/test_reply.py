@@ -1,0 +1,175 @@
+"""A turn's reply in a chat feed: its answer whatever is shown as steps, its summary, its titles."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import QUESTION, adding_agent, call
+from langchain.agents import create_agent
+from langchain.agents.middleware import wrap_tool_call
+from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.tools import tool
+from panel.chat import ChatInterface
+
+from panel_langchain_steps.testing import ScriptedChatModel, answer_text, iter_steps, outline, step_tree
+
+
+def steps_card(message):
+    return message.object.objects[0]
+
+
+# The recipes of docs/chat-interface.md: what is shown as steps never decides whether the answer is.
+RECIPES = {
+    "only tools": ({"run_types": ["tool"]}, ["Tool add"]),
+    "only the answer": ({"run_types": []}, []),
+    "everything": (
+        {},
+        [
+            "LangGraph",
+            *["model", "Model scripted-model", "tools", "Tool add"],
+            *["model", "Model scripted-model"],
+        ],
+    ),
+    "no model calls": (
+        {"exclude_names": ["scripted-model"]},
+        ["LangGraph", "model", "tools", "Tool add", "model"],
+    ),
+    "top level only": ({"max_depth": 1}, ["LangGraph"]),
+}
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_the_answer_is_shown_whatever_the_steps(make_handler, recipe, streamed):
+    options, shown = RECIPES[recipe]
+    chat = ChatInterface()
+    handler = make_handler(chat, **options)
+    adding_agent(streaming=streamed).invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
+    (reply,) = chat.objects
+    assert answer_text(reply) == "The sum is 3."
+    names = outline(step_tree(reply))
+    assert [name.strip() for name in names] == shown
+    card = steps_card(reply)
+    assert card.visible == bool(shown)  # a turn without steps is its answer alone
+    if shown:
+        assert card.title.startswith(f"Steps · {len(list(iter_steps(step_tree(reply))))} step")
+
+
+async def test_only_tools_with_an_async_stream(make_handler):
+    chat = ChatInterface()
+    handler = make_handler(chat, run_types=["tool"])
+    async for _ in adding_agent().astream(QUESTION, {"callbacks": [handler]}, stream_mode="messages"):
+        pass
+    handler.flush()
+    (reply,) = chat.objects
+    assert answer_text(reply) == "The sum is 3."
+    assert outline(step_tree(reply)) == ["Tool add"]
+
+
+# -- the summary of a collapsed card ----------------------------------------------------
+
+
+@tool
+def flaky_weather(city: str) -> str:
+    """The weather; fails for Atlantis."""
+    if city == "Atlantis":
+        raise LookupError(f"no weather station in {city}")
+    return f"{city}: sunny"
+
+
+@wrap_tool_call
+def tell_the_model(request, handler):
+    """A failed tool's error goes back to the model; the agent goes on."""
+    try:
+        return handler(request)
+    except LookupError as error:
+        return ToolMessage(content=f"Error: {error}", tool_call_id=request.tool_call["id"], status="error")
+
+
+def weather_agent(cities):
+    calls = [call("flaky_weather", {"city": city}, f"c{n}") for n, city in enumerate(cities)]
+    model = ScriptedChatModel(responses=[AIMessage(content="", tool_calls=calls), "Here is the weather."])
+    return create_agent(model, [flaky_weather], middleware=[tell_the_model])
+
+
+def test_the_summary_says_how_many_steps_failed(make_handler):
+    chat = ChatInterface()
+    handler = make_handler(chat)
+    weather_agent(["Paris", "Atlantis", "Lima"]).invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
+    (reply,) = chat.objects
+    card = steps_card(reply)
+    assert card.collapsed  # the turn succeeded
+    assert " · 1 failed · done in " in card.title
+    failed = [s["title"] for s in iter_steps(step_tree(reply)) if s["status"] == "failed"]
+    assert failed == [failed[0]] and failed[0].startswith(
+        "Tool flaky_weather · Atlantis · failed: LookupError"
+    )
+
+
+def test_a_turn_without_failures_says_none(make_handler):
+    chat = ChatInterface()
+    handler = make_handler(chat)
+    weather_agent(["Paris"]).invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
+    assert "failed" not in steps_card(chat.objects[0]).title
+
+
+def test_a_failed_turn_says_how_it_failed_once(make_handler):
+    chat = ChatInterface()
+    handler = make_handler(chat)
+    model = ScriptedChatModel(
+        responses=[AIMessage(content="", tool_calls=[call("flaky_weather", {"city": "Atlantis"}, "c1")])]
+    )
+    with pytest.raises(LookupError):
+        create_agent(model, [flaky_weather]).invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
+    card = steps_card(chat.objects[0])
+    assert not card.collapsed
+    assert " failed" not in card.title.split(" · failed: ")[0]  # not "1 failed · failed: ..."
+    assert card.title.split(" · ")[-1].startswith("failed: LookupError")
+
+
+# -- titles of tool steps ----------------------------------------------------------------
+
+
+def test_repeated_tools_are_told_apart_by_their_arguments(make_handler):
+    chat = ChatInterface()
+    handler = make_handler(chat)
+    weather_agent(["Paris", "Tokyo", "Lima"]).invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
+    tools = [s["title"] for s in iter_steps(step_tree(chat.objects[0])) if s["title"].startswith("Tool")]
+    assert sorted(title.split(" · done")[0] for title in tools) == [
+        "Tool flaky_weather · Lima",
+        "Tool flaky_weather · Paris",
+        "Tool flaky_weather · Tokyo",
+    ]
+
+
+@tool
+def call_api(api_key: str, query: str) -> str:
+    """Call a service."""
+    return "ok"
+
+
+@pytest.mark.parametrize(
+    ("args", "title"),
+    [
+        ({"api_key": "sk-live-0123456789abcdef0123456789", "query": "news"}, "Tool call_api · news"),
+        ({"api_key": "x", "query": "Bearer abcdefghijklmnopqrstuvwxyz0123456789"}, "Tool call_api"),
+        (
+            {"api_key": "x", "query": "<img src=x onerror=alert(1)>"},
+            "Tool call_api · &lt;img src=x onerror=alert(1)&gt;",
+        ),
+        (
+            {"api_key": "x", "query": "a long question " * 10},
+            "Tool call_api · a long question a long question a long …",
+        ),
+    ],
+)
+def test_a_tool_title_shows_its_arguments_safely(make_handler, args, title):
+    handler = make_handler()
+    call_api.invoke(args, config={"callbacks": [handler]})
+    handler.flush()
+    (step,) = step_tree(handler.layout)
+    assert step["title"].split(" · done in")[0] == title
