@@ -1,6 +1,6 @@
 """Screenshots of the examples for the docs: each served, driven in Chromium, saved to docs/images/.
 
-Run with ``.venv/bin/python docs/screenshots.py`` (offline: the scripted models).
+Run with ``.venv/bin/python docs/screenshots.py [NAME ...]`` (offline: the scripted models).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def chat_turn(question: str, done: str, expand: bool = False) -> Callable[[Any],
         expect(page.get_by_text(done).first).to_be_visible(timeout=TIMEOUT)
         if expand:  # once the turn is over, open its steps card
             expect(page.locator(".chat-steps .card-title").last).to_contain_text("· done in", timeout=TIMEOUT)
-            page.locator(".chat-steps .card-header").last.click()
+            page.locator(".chat-steps").last.locator(".card-header").first.click()
         page.get_by_text(done).last.scroll_into_view_if_needed()
 
     return drive
@@ -53,6 +53,13 @@ def standalone(page: Any) -> None:
     expect(page.get_by_text("26.22 mi").first).to_be_visible(timeout=TIMEOUT)
 
 
+#: The recipes of chat-interface.md: the agent chat with these handler options.
+RECIPES: dict[str, dict[str, Any]] = {
+    "recipe_tools": {"run_types": ["tool"], "collapsed_on_success": False},
+    "recipe_answer": {"run_types": []},
+    "recipe_everything": {"collapsed_on_success": False},
+}
+
 SHOTS: dict[str, Callable[[Any], None]] = {
     "agent_chat": chat_turn("What is LangGraph persistence?", "Here is what I found", expand=True),
     "rag_chat": chat_turn("What does a checkpointer do?", "Source:", expand=True),
@@ -64,16 +71,30 @@ SHOTS: dict[str, Callable[[Any], None]] = {
     "standalone_trace": standalone,
     "long_run": long_run,
     "agent_trace": chat_turn("Check 12 servers", "Checked 12 servers"),
+    **{
+        name: chat_turn("What is 12 * 7?", "The result is", expand=name != "recipe_answer")
+        for name in RECIPES
+    },
 }
 
 
-def main() -> None:
+def app(name: str) -> Callable[[], Any]:
+    """The example app a screenshot shows."""
+    if name in RECIPES:
+        example = load("agent_chat")
+        return lambda: example.create_app(**RECIPES[name])
+    return load("long_agent" if name == "long_run" else name).create_app
+
+
+def main(names: list[str]) -> None:
+    """Take the named screenshots (all without names)."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         for name, drive in SHOTS.items():
-            example = load("long_agent" if name == "long_run" else name)
-            with served(example.create_app) as url:
+            if names and name not in names:
+                continue
+            with served(app(name)) as url:
                 width = 1600 if name == "agent_trace" else 1000
                 page = browser.new_page(viewport={"width": width, "height": 1000})
                 page.goto(url)
@@ -86,4 +107,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -189,13 +189,14 @@ agent = create_agent(
 )
 
 
-def create_app() -> ChatSession:
-    """A new chat page, for one browser session."""
+def create_app(**options: Any) -> ChatSession:
+    """A new chat page, for one browser session; ``options`` go to the handler (e.g. ``run_types``)."""
     return ChatSession(
         graph_turn(agent),
         title="Agent chat",
         about="Ask anything: *What is LangGraph persistence?*, *Convert USD to JPY*, *What is 12 * 7?*",
         model=model,
+        **options,
     )
 
 

@@ -33,7 +33,7 @@ def send(page: Any, text: str) -> None:
 
 
 def expand_steps(page: Any) -> None:
-    page.locator(".chat-steps .card-header").last.click()
+    page.locator(".chat-steps").last.locator(".card-header").first.click()
 
 
 def test_a_turn_streams_steps_then_the_answer(open_app, agent_chat, monkeypatch):
