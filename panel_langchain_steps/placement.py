@@ -13,6 +13,9 @@ from panel.viewable import Viewable
 
 from .safety import title_text
 
+#: What the chat input says while a paused run waits for the user's decision.
+DECIDE_FIRST = "Approve or reject the pending call above to continue"
+
 #: The steps card's title while its turn runs.
 RUNNING_TITLE = "Steps · running…"
 
@@ -76,6 +79,12 @@ class Placement:
     def configure(self, user: str | None, avatar: Any) -> None:
         """Take the handler's feed options."""
 
+    def await_decision(self, waiting: bool) -> None:
+        """Whether a paused run waits for the user's Approve or Reject (a feed holds new messages)."""
+
+    def keep_in_view(self, reply: Reply) -> None:
+        """Scroll the newest reply's end into view (it started, ended, or asks for a decision)."""
+
     def documents(self) -> list[Document]:
         return documents_of(self.layout)
 
@@ -106,12 +115,20 @@ class FeedPlacement(Placement):
         self.feed = feed
         self.user: str | None = None
         self.avatar: Any = None
+        #: A reply sent when the feed's callback started, before its turn's first run.
+        self.waiting: Reply | None = None
+        self.deciding = False
+        self._placeholder: str | None = None
+        feed.param.watch(self._keep_held, "disabled")
 
     def configure(self, user: str | None, avatar: Any) -> None:
         self.user, self.avatar = user, avatar
 
     def reply(self) -> Reply:
-        """A new turn's reply, sent to the feed (a turn that continues a paused one keeps its reply)."""
+        """A new turn's reply: the one sent ahead for it, else a new one in the feed."""
+        reply, self.waiting = self.waiting, None
+        if reply is not None and reply.message in self.feed.objects:
+            return reply
         reply = Reply()
         reply.message = self.feed.send(
             reply.layout,
@@ -120,7 +137,46 @@ class FeedPlacement(Placement):
             respond=False,
             trigger_post_hook=False,
         )
+        self.scroll()
         return reply
+
+    def send_ahead(self) -> None:
+        """The feed's callback started: show its reply, running, before the first run starts."""
+        if self.waiting is None:
+            self.waiting = self.reply()
+
+    def withdraw(self) -> None:
+        """The callback ended without a turn: take back the reply sent ahead for it."""
+        reply, self.waiting = self.waiting, None
+        if reply is not None and reply.message in self.feed.objects:
+            self.feed.remove(reply.message)
+
+    def await_decision(self, waiting: bool) -> None:
+        """While a decision is pending (and its resumed run goes on), no new message can be sent:
+        a new turn on the same conversation would leave the paused one unanswerable."""
+        if waiting == self.deciding:
+            return
+        self.deciding = waiting
+        widget = getattr(self.feed, "active_widget", None)
+        if widget is not None and hasattr(widget, "placeholder"):
+            if waiting:
+                self._placeholder, widget.placeholder = widget.placeholder, DECIDE_FIRST
+            elif self._placeholder is not None:
+                widget.placeholder, self._placeholder = self._placeholder, None
+        self.feed.disabled = waiting
+
+    def _keep_held(self, event: Any) -> None:
+        # The feed enables itself when its callback ends, which may be after the pause.
+        if self.deciding and not event.new:
+            self.feed.disabled = True
+
+    def keep_in_view(self, reply: Reply) -> None:
+        if self.feed.objects and self.feed.objects[-1] is reply.message:
+            self.scroll()
+
+    def scroll(self) -> None:
+        """Scroll the feed to its end."""
+        self.feed._chat_log.scroll_to_latest()
 
 
 def placement_for(target: Any) -> Placement:

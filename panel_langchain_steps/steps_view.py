@@ -15,6 +15,7 @@ record when the user opens it.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -112,6 +113,7 @@ class Turn:
         self.candidate: RunRecord | None = None
         self.slots = 0
         self.paused = False  # a run of the turn paused at a LangGraph interrupt
+        self.resumed = False  # a later run resumed it
         self.finished = False
 
 
@@ -160,12 +162,14 @@ class StepsView:
         self._dirty_turns: dict[Turn, None] = {}
         self._dirty_nodes: dict[Node, None] = {}
         self._dirty_slots: dict[Slot, None] = {}
-        self._paused: Turn | None = None
+        #: Turns paused at an interrupt, waiting to be resumed (oldest first).
+        self._paused: list[Turn] = []
         self._shared: LayoutNode | None = None
         self.configure(**options)
         self._subscription = trace.subscribe(self._ticker.wake)
         if isinstance(target, ChatFeed):
             target.param.watch(self._feed_changed, "objects")
+            target.param.watch(self._callback_changed, "_callback_state")
 
     def configure(self, **options: Any) -> None:
         """Take the handler's options; they apply from the next tick."""
@@ -265,8 +269,10 @@ class StepsView:
     def _turn_of(self, run: RunRecord) -> Turn:
         turn = self._turns.get(run.root_id)
         if turn is None:
-            paused, self._paused = self._paused, None
-            if paused is not None and paused.root_id != run.root_id:
+            paused = self._resumed(run)
+            if paused is not None:
+                self._paused.remove(paused)
+                paused.resumed = True
                 turn = Turn(run.root_id, paused.node, paused.reply)
             elif isinstance(self._placement, FeedPlacement):
                 turn = Turn(run.root_id, LayoutNode(None))
@@ -277,6 +283,22 @@ class StepsView:
             self._turns[run.root_id] = turn
             self._dirty_turns[turn] = None
         return turn
+
+    def _resumed(self, run: RunRecord) -> Turn | None:
+        """The paused turn a new root run resumes (a LangGraph ``Command(resume=...)`` on its thread).
+
+        Any other new run is a turn of its own, with its own reply, even while a turn is paused.
+        """
+        root = self.trace.get(run.root_id) or run
+        if not self._paused or getattr(root.inputs, "resume", None) is None:
+            return None
+        thread = root.metadata.get("thread_id")
+        same = [
+            turn
+            for turn in self._paused
+            if turn.root is not None and turn.root.metadata.get("thread_id") == thread
+        ]
+        return (same or self._paused)[-1]
 
     def _place(self, run: RunRecord, turn: Turn) -> None:
         parent = self.trace.parent(run)
@@ -402,8 +424,11 @@ class StepsView:
     def _finish(self, turn: Turn) -> None:
         turn.finished = True
         root = turn.root
-        if turn.paused:
-            self._paused = turn  # the next turn continues in its reply
+        if turn.paused and not turn.resumed and turn not in self._paused:
+            self._paused.append(turn)  # its resumed run continues in its reply
+        self._placement.await_decision(bool(self._paused) and self._resume is not None)
+        if turn.reply is not None:
+            self._placement.keep_in_view(turn.reply)
         if turn.reply is not None:
             turns = [t for t in self._turns.values() if t.reply is turn.reply]
             count = sum(t.slots for t in turns)
@@ -432,6 +457,8 @@ class StepsView:
         if isinstance(node, Slot) and node.asks and not node.prompts:
             requests = _interrupts(node.run.exception)
             node.prompts = [ApprovalPrompt(request=_value(r), resume=self._resume) for r in requests]
+            if node.turn.reply is not None:
+                self._placement.keep_in_view(node.turn.reply)  # the decision to make
         window = self._window + node.extra
         visible = node.children[-window:]
         for child in node.children[: len(node.children) - len(visible)]:
@@ -600,6 +627,29 @@ class StepsView:
                 if message is not None and id(message) not in present and turn.finished:
                     self._forget(turn)
 
+    def _callback_changed(self, event: Any) -> None:
+        """The feed's callback started (its reply shows at once) or ended (a reply no run took goes)."""
+        state, before = (getattr(value, "value", value) for value in (event.new, event.old))
+        if state == "running" and before not in ("running", "generating"):
+            # Once the feed has taken the user's message (its latest) for the callback.
+            document = self._ticker.served_document()
+            if document is not None:
+                document.add_next_tick_callback(self._send_ahead_on_loop)
+            else:
+                _soon(self._send_ahead)
+        elif state in ("idle", "stopped"):
+            self.flush()  # the callback's runs take the reply sent ahead, if any started
+            with self._lock:
+                self._placement.withdraw()
+
+    def _send_ahead(self) -> None:
+        with self._lock, self._batch():
+            self._placement.send_ahead()
+
+    async def _send_ahead_on_loop(self) -> None:
+        # A coroutine, so Bokeh runs it on the loop itself, with the session's lock.
+        self._send_ahead()
+
     def _forget(self, turn: Turn) -> None:
         del self._turns[turn.root_id]
         for run in self.trace.runs_of(turn.root_id):
@@ -611,6 +661,14 @@ class StepsView:
         if turn.node is not None:
             self._dirty_nodes.pop(turn.node, None)
         self.trace.forget(turn.root_id)
+
+
+def _soon(function: Callable[[], None]) -> None:
+    """Call ``function`` in the running event loop's next turn (now when no loop runs)."""
+    try:
+        asyncio.get_running_loop().call_soon(function)
+    except RuntimeError:
+        function()
 
 
 def _same(new: list[Viewable], old: list[Viewable]) -> bool:

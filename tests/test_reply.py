@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from conftest import QUESTION, adding_agent, call
 from langchain.agents import create_agent
 from langchain.agents.middleware import wrap_tool_call
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
+from langgraph.types import Command
 from panel.chat import ChatInterface
 
 from panel_langchain_steps.testing import ScriptedChatModel, answer_text, iter_steps, outline, step_tree
@@ -173,3 +176,91 @@ def test_a_tool_title_shows_its_arguments_safely(make_handler, args, title):
     handler.flush()
     (step,) = step_tree(handler.layout)
     assert step["title"].split(" · done in")[0] == title
+
+
+# -- the reply shows at once ---------------------------------------------------------------
+
+
+async def until(condition, tries: int = 500) -> None:
+    """Let the event loop run until ``condition()`` holds (at most ``tries`` turns of 10 ms)."""
+    for _ in range(tries):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
+async def test_the_reply_shows_at_once_running(make_handler):
+    waiting, go, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    agent = adding_agent()
+
+    async def respond(contents, user, instance):
+        waiting.set()
+        await go.wait()  # the model has not been called yet
+        await agent.ainvoke({"messages": [("user", contents)]}, config={"callbacks": [handler]})
+        done.set()
+
+    chat = ChatInterface(callback=respond)
+    handler = make_handler(chat)
+    chat.send("What is 1 + 2?")
+    await asyncio.wait_for(waiting.wait(), 10)
+    question, reply = chat.objects
+    assert reply.user == "Assistant" and steps_card(reply).title == "Steps · running…"
+    assert handler.trace.roots == [] and answer_text(reply) == ""
+    go.set()
+    await asyncio.wait_for(done.wait(), 10)
+    await until(lambda: "done in" in steps_card(reply).title)
+    assert chat.objects == [question, reply]  # the turn went into the reply shown ahead
+    assert answer_text(reply) == "The sum is 3." and steps_card(reply).title.startswith("Steps · 7 steps")
+
+
+async def test_a_callback_that_runs_nothing_leaves_no_reply(make_handler):
+    async def respond(contents, user, instance):
+        return f"Echo: {contents}"
+
+    chat = ChatInterface(callback=respond)
+    make_handler(chat)
+    chat.send("hi")
+    await until(lambda: len(chat.objects) == 2 and not chat.disabled)
+    await until(lambda: [m.object for m in chat.objects] == ["hi", "Echo: hi"])
+
+
+# -- a pending approval ----------------------------------------------------------------------
+
+
+def test_a_pending_approval_holds_new_messages_and_each_turn_keeps_its_reply(make_handler):
+    from test_chat import RAN, approval_agent, approval_prompts
+
+    from panel_langchain_steps.placement import DECIDE_FIRST
+
+    RAN.clear()
+    agent = approval_agent()
+    chat = ChatInterface()
+    placeholder = chat.active_widget.placeholder
+
+    def resume(value):
+        agent.invoke(Command(resume=value), first)
+
+    handler = make_handler(chat, resume=resume)
+    first = {"callbacks": [handler], "configurable": {"thread_id": "first"}}
+    agent.invoke(QUESTION, first)
+    handler.flush()
+    (paused,) = chat.objects
+    assert chat.disabled and chat.active_widget.placeholder == DECIDE_FIRST  # held, and it says why
+
+    # Another turn meanwhile (another conversation, or the app's own code) gets a reply of its own.
+    adding_agent().invoke(QUESTION, {"callbacks": [handler]})
+    handler.flush()
+    assert len(chat.objects) == 2 and answer_text(chat.objects[1]) == "The sum is 3."
+    assert chat.disabled  # the decision is still pending
+    assert len(list(approval_prompts(paused.object))) == 1
+    assert list(approval_prompts(chat.objects[1].object)) == []
+
+    (prompt,) = approval_prompts(paused.object)
+    prompt.objects[1][0].clicks += 1  # Approve
+    handler.flush()
+    assert RAN == ["delete /tmp/x"]
+    assert answer_text(paused) == "Result: deleted /tmp/x"  # the resumed run went on in its own reply
+    assert answer_text(chat.objects[1]) == "The sum is 3."
+    assert "done in" in steps_card(paused).title
+    assert not chat.disabled and chat.active_widget.placeholder == placeholder

@@ -1,0 +1,77 @@
+"""A chat reply as a user meets it in Chromium: at once, in view, and owned by its turn."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import panel as pn
+import pytest
+from conftest import QUESTION, adding_agent
+from playwright.sync_api import expect
+from test_examples import load
+
+from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps.placement import DECIDE_FIRST
+
+pytestmark = pytest.mark.browser
+
+
+def send(page: Any, text: str) -> None:
+    page.locator("textarea").fill(text)
+    page.get_by_role("button", name="Send").click()
+
+
+def test_the_reply_shows_running_before_the_first_run(open_app):
+    gate = threading.Event()
+    agent = adding_agent()
+
+    def app() -> pn.chat.ChatInterface:
+        def respond(contents: str, user: str, instance: Any) -> None:
+            gate.wait(60)  # the agent has not started until the test opens the gate
+            agent.invoke(QUESTION, config={"callbacks": [handler]})
+
+        chat = pn.chat.ChatInterface(callback=respond, height=600)
+        handler = ChatStepCallbackHandler(chat)
+        return chat
+
+    with open_app(app, viewport={"width": 900, "height": 700}) as (page, log, _):
+        send(page, "What is 1 + 2?")
+        card = page.locator(".chat-steps .card-title")
+        expect(page.get_by_text("What is 1 + 2?")).to_be_visible()
+        expect(card).to_have_text("Steps · running…")
+        assert not gate.is_set()
+        gate.set()
+        expect(page.locator(".reply-answer")).to_have_text("The sum is 3.")
+        expect(card).to_contain_text("Steps · 7 steps · done in")
+        expect(page.locator(".chat-steps")).to_have_count(1)  # the turn went into the reply shown ahead
+        assert log.errors == []
+
+
+@pytest.fixture(scope="module")
+def tool_approval() -> Any:
+    return load("tool_approval")
+
+
+def test_a_pending_approval_is_in_view_and_holds_new_messages(open_app, tool_approval):
+    """Approve and Reject are scrolled into view; until the user decides, nothing else can be sent;
+    a follow-up turn gets a reply of its own, in view too."""
+    with open_app(tool_approval.create_app, viewport={"width": 900, "height": 650}) as (page, log, _):
+        textarea, send_button = page.locator("textarea"), page.get_by_role("button", name="Send")
+        for number, name in enumerate(["Bob", "Alice"], 1):
+            send(page, f"Email {name} about lunch")
+            expect(page.locator(".chat-steps")).to_have_count(number)  # each turn has its own reply
+            approve = page.locator(".chat-steps").last.locator(".approve button")
+            expect(approve).to_be_visible()
+            expect(approve).to_be_in_viewport()
+            expect(textarea).to_have_attribute("placeholder", DECIDE_FIRST)
+            expect(send_button).to_be_disabled()
+            approve.click()
+            answer = page.locator(".reply-answer").last
+            expect(answer).to_have_text(f"Done: Email to {name.lower()}@example.com sent.")
+            expect(answer).to_be_in_viewport()
+            expect(send_button).to_be_enabled()
+            expect(textarea).to_have_attribute("placeholder", "Send a message")
+        expect(page.locator(".reply-answer").first).to_have_text("Done: Email to bob@example.com sent.")
+        assert tool_approval.CALLS.count("send_email") == 2
+        assert log.errors == []
