@@ -31,11 +31,14 @@ from shared import (
     ChatSession,
     example_model,
     graph_turn,
+    previous_answer,
     question,
     this_turn,
     tool_call,
     tool_results,
 )
+
+from panel_langchain_steps.testing import arithmetic
 
 #: Seconds the web search takes.
 SLOW_SECONDS = 3.0
@@ -132,8 +135,9 @@ async def report_tool_errors(request: Any, handler: Any) -> ToolMessage:
 # -- the offline model's script --------------------------------------------------------
 
 
-def first_step(text: str) -> AIMessage:
-    """The first tool call for a question: an exchange rate, arithmetic, or else a web search."""
+def first_step(text: str, previous: str = "") -> AIMessage:
+    """The first tool call for a question: an exchange rate, arithmetic (on the ``previous``
+    answer too: "and that times 2?"), or else a web search."""
     codes = list(
         dict.fromkeys(
             c.upper() for c in re.findall(r"\b[A-Za-z]{3}\b", text) if c.isupper() or c.upper() in RATES
@@ -143,8 +147,8 @@ def first_step(text: str) -> AIMessage:
         base, quote = [*codes, *(code for code in ("USD", "EUR") if code not in codes)][:2]
         call = tool_call("exchange_rate", base=base, quote=quote)
         return AIMessage(content=f"I'll look up the {base} to {quote} rate.", tool_calls=[call])
-    if arithmetic := re.search(r"\d[\d.]*(?:\s*[-+*/]\s*\d[\d.]*)+", text):
-        call = tool_call("calculator", expression=arithmetic[0])
+    if expression := arithmetic(text, previous):
+        call = tool_call("calculator", expression=expression)
         return AIMessage(content="Let me calculate that.", tool_calls=[call])
     call = tool_call("web_search", query=text)
     return AIMessage(content="Let me search the web for that.", tool_calls=[call])
@@ -174,7 +178,9 @@ def next_step(result: ToolMessage, turn: list[BaseMessage]) -> AIMessage | str:
 def script(messages: list[BaseMessage]) -> AIMessage | str:
     """The scripted model: any question gets a tool call, then an answer from the tool's result."""
     results = tool_results(messages)
-    return next_step(results[-1], this_turn(messages)) if results else first_step(question(messages))
+    if results:
+        return next_step(results[-1], this_turn(messages))
+    return first_step(question(messages), previous_answer(messages))
 
 
 # -- the app ------------------------------------------------------------------------------

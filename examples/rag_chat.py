@@ -78,12 +78,14 @@ If they do not answer it, say so.
 
 
 def script(messages: list[BaseMessage]) -> str:
-    """The scripted model: answer with the first passage in the prompt, citing its source."""
-    found = re.search(r"\[(?P<source>[^\]]+)\] (?P<text>[^\n]+)", messages[0].text)
-    if found is None:
-        return f"The handbook has nothing about *{question(messages)}*."
-    first_sentence = found["text"].split(". ")[0].rstrip(".")
-    return f"{first_sentence}.\n\n*Source: `{found['source']}`*"
+    """The scripted model: answer with the sentences of the first passage that share words with the
+    question, citing its source."""
+    asked = words(question(messages))
+    for source, text in re.findall(r"\[([^\]]+)\] ([^\n]+)", messages[0].text):
+        sentences = [s for s in re.split(r"(?<=\.) ", text) if asked & words(s)]
+        if sentences:
+            return " ".join(sentences) + f"\n\n*Source: `{source}`*"
+    return f"The handbook has nothing about *{question(messages)}*."
 
 
 model = example_model(script)

@@ -125,6 +125,12 @@ def question(messages: list[BaseMessage]) -> str:
     return first[0].text if first and first[0].type == "human" else ""
 
 
+def previous_answer(messages: list[BaseMessage]) -> str:
+    """The assistant's answer before the user's latest question ("" on the first turn)."""
+    earlier = messages[: len(messages) - len(this_turn(messages))]
+    return next((m.text for m in reversed(earlier) if m.type == "ai" and not m.tool_calls), "")
+
+
 def tool_results(messages: list[BaseMessage]) -> list[ToolMessage]:
     """The results of the model's latest tool calls, in order (none when the user spoke last)."""
     results: list[ToolMessage] = []

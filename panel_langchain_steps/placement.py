@@ -11,10 +11,14 @@ from panel.io.state import state
 from panel.layout.base import ListLike
 from panel.viewable import Viewable
 
+from .render import markdown
 from .safety import title_text
 
 #: What the chat input says while a paused run waits for the user's decision.
 DECIDE_FIRST = "Approve or reject the pending call above to continue"
+
+#: Below an answer whose run was stopped.
+STOPPED_NOTE = "*⏹ Stopped: this answer is incomplete.*"
 
 #: The steps card's title while its turn runs.
 RUNNING_TITLE = "Steps · running…"
@@ -50,6 +54,18 @@ class Reply:
         self.owner: Any = None
         self.text: Any = None
         self.ended = False
+        self.stopped = False
+
+    def clear_answer(self) -> None:
+        """Take the answer away (its run turned out to call tools)."""
+        self.answer.objects = []
+        self.text, self.stopped = None, False
+
+    def mark_stopped(self) -> None:
+        """Say that the answer was cut short: the user stopped its run."""
+        if not self.stopped:
+            self.stopped = True
+            self.answer.append(markdown(STOPPED_NOTE, "answer-stopped"))
 
     def running(self) -> None:
         """The reply's turn goes on again (a paused turn continues): open, and say so."""

@@ -33,7 +33,7 @@ from .approval import ApprovalPrompt
 from .placement import FeedPlacement, Placement, Reply, placement_for
 from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text
 from .stream import StepText, Ticker
-from .trace import FAILED, PAUSED, SUCCESS, RunRecord, Trace
+from .trace import FAILED, PAUSED, STOPPED, SUCCESS, RunRecord, Trace
 from .visibility import Visibility
 
 #: While runs go on, new steps join the page after a pause this many times as long as the
@@ -411,8 +411,7 @@ class StepsView:
         # A turn without an answer leaves alone the answer of the turn it continues.
         if owner is not reply.owner and (owner is not None or reply.owner is turn.candidate):
             previous, reply.owner = reply.owner, owner
-            reply.answer.objects = []
-            reply.text = None
+            reply.clear_answer()
             for run in (previous, owner):
                 if run is not None and run.id in self._slots:
                     self._rebuild(self._slots[run.id])
@@ -420,6 +419,8 @@ class StepsView:
             if reply.text is None:
                 reply.text = StepText(lambda source: _appended(reply.answer, markdown(source)))
             reply.text.show(owner.text_of("text"))
+            if owner.status == STOPPED:
+                reply.mark_stopped()
 
     def _finish(self, turn: Turn) -> None:
         turn.finished = True

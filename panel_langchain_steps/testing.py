@@ -27,11 +27,32 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, PrivateAttr
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_ARITHMETIC = re.compile(rf"{_NUMBER}(?:\s*[-+*/]\s*{_NUMBER})+")
+_OPERATOR_WORDS = {"plus": "+", "minus": "-", "times": "*", "multiplied by": "*", "divided by": "/"}
+_EARLIER_RESULT = re.compile(r"\b(?:that|it|this|the result|the answer)\b")
 
 
 def split_tokens(text: str) -> list[str]:
     """Split text into word-sized tokens that join back to exactly ``text``."""
     return _TOKEN.findall(text)
+
+
+def arithmetic(question: str, previous_answer: str = "") -> str | None:
+    """The arithmetic a question asks for, as an expression ("12 * 7"), or None: for scripts.
+
+    Operator words count ("3 plus 4"), and "that", "it" or "the result" stand
+    for the last number of the previous answer, so "And what is that times 2?"
+    after "The result is **84**." is ``"84 * 2"``.
+    """
+    text = f" {question.lower()} "
+    for word, symbol in _OPERATOR_WORDS.items():
+        text = text.replace(f" {word} ", f" {symbol} ")
+    earlier = re.findall(_NUMBER, previous_answer)
+    if earlier:
+        text = _EARLIER_RESULT.sub(earlier[-1], text)
+    found = _ARITHMETIC.search(text)
+    return found[0] if found else None
 
 
 class ScriptedChatModel(BaseChatModel):

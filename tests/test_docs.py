@@ -23,9 +23,16 @@ def test_readme_quick_start_runs(document):
     namespace["respond"]("What is 1 + 2?", "User", chat)
     handler.flush()
     (reply,) = chat.objects
-    assert answer_text(reply) == "1 + 2 = 3."
+    assert answer_text(reply) == "The sum is 3."
     steps = list(iter_steps(step_tree(reply)))
-    assert [s["title"].split(" · ")[0] for s in steps] == ["LangGraph", "model", "Model scripted-model"]
+    names = [s["title"].split(" · ")[0] for s in steps]
+    assert names == [
+        "LangGraph",
+        *["model", "Model scripted-model", "tools", "Tool add"],
+        "model",
+        "Model scripted-model",
+    ]
+    assert "Tool add · 1, 2 · done in" in [s["title"] for s in steps][4]
     assert all(s["status"] == "success" for s in steps)
     assert handler.open_runs == 0
 

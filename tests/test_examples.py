@@ -183,3 +183,22 @@ async def test_agent_trace_shows_the_chat_and_its_trace(tmp_path):
     assert len(tools) == 3 and all(row["run"].endswith(" ping") for row in tools)
     saved = Trace.load(page.save())
     assert [run.name for run in saved.runs] == [run.name for run in session.handler.trace.runs]
+
+
+async def test_agent_chat_follows_up_on_its_previous_answer(monkeypatch):
+    example = load("agent_chat")
+    example.CALLS.clear()
+    session = open_session(example)
+    first = await ask(session, "What is 12 * 7?")
+    assert answer_text(first) == "The result is **84**."
+    reply = await ask(session, "And what is that times 2?")
+    assert example.CALLS == ["calculator", "calculator"]
+    assert answer_text(reply) == "The result is **168**."
+    assert any(t.startswith("Tool calculator · 84 * 2 · done") for t in titles(reply))
+
+
+async def test_rag_chat_answers_its_suggested_questions():
+    example = load("rag_chat")
+    session = open_session(example)
+    reply = await ask(session, "How do I stop a ChatInterface?")
+    assert "a stop button replaces the send button; pressing it cancels the callback" in answer_text(reply)

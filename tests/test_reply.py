@@ -264,3 +264,41 @@ def test_a_pending_approval_holds_new_messages_and_each_turn_keeps_its_reply(mak
     assert answer_text(chat.objects[1]) == "The sum is 3."
     assert "done in" in steps_card(paused).title
     assert not chat.disabled and chat.active_widget.placeholder == placeholder
+
+
+async def test_a_stopped_answer_says_it_was_stopped(make_handler):
+    from panel_langchain_steps.placement import STOPPED_NOTE
+
+    model = ScriptedChatModel(
+        responses=["Let me search the web for that, and then " * 20], token_delay=0.02, streaming=True
+    )
+
+    async def respond(contents, user, instance):
+        await model.ainvoke(contents, config={"callbacks": [handler]})
+
+    chat = ChatInterface(callback=respond)
+    handler = make_handler(chat)
+    chat.send("What is LangGraph?")
+    await until(lambda: len(chat.objects) == 2 and answer_text(chat.objects[1]).startswith("Let me search"))
+    chat.stop()
+    reply = chat.objects[1]
+    await until(lambda: answer_text(reply).endswith(STOPPED_NOTE))
+    assert answer_text(reply).startswith("Let me search")  # what it had said, then the note
+    assert "stopped after" in steps_card(reply).title
+
+
+@pytest.mark.parametrize(
+    ("question", "previous", "expression"),
+    [
+        ("What is 12 * 7?", "", "12 * 7"),
+        ("what is 3 plus 4.5", "", "3 + 4.5"),
+        ("And what is that times 2?", "The result is **84**.", "84 * 2"),
+        ("Divide it by 4", "It is 10.", None),  # no operator between two numbers
+        ("it divided by 4", "It is 10.", "10 / 4"),
+        ("Convert USD to JPY", "The result is **84**.", None),
+    ],
+)
+def test_the_scripted_model_finds_arithmetic(question, previous, expression):
+    from panel_langchain_steps.testing import arithmetic
+
+    assert arithmetic(question, previous) == expression
