@@ -72,7 +72,7 @@ class TracePage(pn.viewable.Viewer):
         self.handler = ChatStepCallbackHandler(self.trace, collapsed_on_success=False)
         self.button.on_click(self._clicked)
         controls = pn.Column(self.question, self.button, self.answer, width=320)
-        trace = pn.Column("### Trace", self.trace, sizing_mode="stretch_width")
+        trace = pn.Column("### Trace", self.trace, sizing_mode="stretch_width", margin=(5, 20, 5, 10))
         about = "Ask for a conversion; the agent's steps appear on the right as they run."
         self._page = pn.Column(
             header("Standalone trace", about, model),

@@ -53,6 +53,8 @@ PAUSE_TEXT = "paused, waiting for input"
 _KIND_LABELS = {"tool": "Tool", "llm": "Model", "retriever": "Retriever"}
 #: Longest key argument shown in a tool's title.
 ARGUMENT_CHARS = 40
+#: Text inside a step is the size of the reply's own text (ChatStep makes it 1.25 times larger).
+STEP_CSS = ".step-message { font-size: inherit; }"
 _REASONING_STYLE = {"opacity": "0.75", "font-style": "italic", "border-left": "3px solid #ccc"}
 
 
@@ -88,6 +90,10 @@ class Step(ChatStep):
     )
 
     _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None}
+
+    def __init__(self, **params: Any) -> None:
+        params["stylesheets"] = [*params.get("stylesheets", []), STEP_CSS]
+        super().__init__(**params)
 
     @param.depends("status", "default_badges", watch=True)
     def _render_avatar(self) -> None:

@@ -75,3 +75,32 @@ def test_a_pending_approval_is_in_view_and_holds_new_messages(open_app, tool_app
         expect(page.locator(".reply-answer").first).to_have_text("Done: Email to bob@example.com sent.")
         assert tool_approval.CALLS.count("send_email") == 2
         assert log.errors == []
+
+
+FONT_SIZE = "(element) => getComputedStyle(element).fontSize"
+
+
+def test_text_in_steps_is_the_size_of_the_answer(open_app):
+    agent_chat = load("agent_chat")
+    app = lambda: agent_chat.create_app(collapsed_on_success=False)  # noqa: E731
+    with open_app(app, viewport={"width": 900, "height": 900}) as (page, log, _):
+        send(page, "What is 12 * 7?")
+        expect(page.locator(".reply-answer")).to_contain_text("The result is 84.")
+        page.locator(".chat-steps").last.locator(".card-header").first.click()
+        step_text = page.locator(".step-message p", has_text="Let me calculate that.")
+        expect(step_text).to_be_visible()
+        answer = page.locator(".reply-answer p").first.evaluate(FONT_SIZE)
+        user = page.locator("p", has_text="What is 12 * 7?").first.evaluate(FONT_SIZE)
+        assert step_text.evaluate(FONT_SIZE) == answer == user
+        assert log.errors == []
+
+
+def test_the_standalone_trace_keeps_off_the_window_edge(open_app):
+    standalone = load("standalone_trace")
+    with open_app(standalone.create_app, viewport={"width": 1000, "height": 700}) as (page, log, _):
+        page.get_by_role("button", name="Convert").click()
+        expect(page.get_by_text("26.22 mi").first).to_be_visible()
+        step = page.locator(".step-chain").first  # the graph's step, as wide as the trace
+        box = step.bounding_box()
+        assert box["x"] + box["width"] <= 1000 - 15, box  # a margin like the page's left one
+        assert log.errors == []
