@@ -92,7 +92,8 @@ class Step(ChatStep):
     _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None}
 
     def __init__(self, **params: Any) -> None:
-        params["stylesheets"] = [*params.get("stylesheets", []), STEP_CSS]
+        # After ChatStep's default stylesheets (an app may set them), not instead of them.
+        params["stylesheets"] = [*params.get("stylesheets", type(self).param.stylesheets.default), STEP_CSS]
         super().__init__(**params)
 
     @param.depends("status", "default_badges", watch=True)

@@ -50,3 +50,15 @@ def test_docs_links_resolve():
         for target in re.findall(r"\]\(([^)#]+?)\)", page.read_text()):
             if not target.startswith(("http://", "https://")):
                 assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+async def test_notebook_quick_start_runs(document):
+    (block,) = [b for b in python_blocks(ROOT / "docs" / "first-questions.md") if "pn.extension()" in b]
+    namespace: dict = {}
+    exec(compile(block, "first-questions.md", "exec"), namespace)
+    chat, handler = namespace["chat"], namespace["handler"]
+    chat.get_root(document)
+    await namespace["respond"]("Hi", "User", chat)
+    handler.flush()
+    (reply,) = chat.objects
+    assert answer_text(reply) == "Hello from a notebook."

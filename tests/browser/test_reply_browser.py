@@ -104,3 +104,23 @@ def test_the_standalone_trace_keeps_off_the_window_edge(open_app):
         box = step.bounding_box()
         assert box["x"] + box["width"] <= 1000 - 15, box  # a margin like the page's left one
         assert log.errors == []
+
+
+def test_steps_take_an_apps_default_stylesheet(open_app, monkeypatch):
+    """The styling recipe of docs/first-questions.md: ChatStep's default stylesheets reach every step."""
+    from conftest import shout
+
+    edge = ":host(.step-tool) { border-left: 3px solid rgb(0, 114, 181); }"
+    monkeypatch.setattr(pn.chat.ChatStep.param.stylesheets, "default", [edge])
+
+    def app() -> pn.Column:
+        handler = ChatStepCallbackHandler()
+        shout.invoke("styled", config={"callbacks": [handler]})
+        handler.flush()
+        return handler.layout
+
+    with open_app(app, viewport={"width": 900, "height": 500}) as (page, log, _):
+        step = page.locator(".step-tool").first
+        expect(step).to_be_visible()
+        expect(step).to_have_css("border-left-color", "rgb(0, 114, 181)")
+        assert log.errors == []
