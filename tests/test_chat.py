@@ -168,20 +168,23 @@ def approval_agent():
     )
 
 
-@pytest.mark.parametrize("approve", [True, False])
-def test_tool_approval(make_handler, approve):
+def paused_turn(make_handler):
+    """A chat whose approval agent paused before deleting a file: the chat, its handler, the reply."""
     RAN.clear()
     agent = approval_agent()
     chat = ChatInterface()
-
-    def resume(value):
-        agent.invoke(Command(resume=value), config)
-
-    handler = make_handler(chat, resume=resume)
-    config = {"callbacks": [handler], "configurable": {"thread_id": "t1"}}
+    config = {"configurable": {"thread_id": "t1"}}
+    handler = make_handler(chat, resume=lambda value: agent.invoke(Command(resume=value), config))
+    config["callbacks"] = [handler]
     agent.invoke(QUESTION, config)
     handler.flush()
     (reply,) = chat.objects
+    return chat, handler, reply
+
+
+@pytest.mark.parametrize("approve", [True, False])
+def test_tool_approval(make_handler, approve):
+    chat, handler, reply = paused_turn(make_handler)
     assert "paused, waiting for input" in steps_card(reply).title
     (prompt,) = approval_prompts(reply.object)
     request = prompt.objects[0].object

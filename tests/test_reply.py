@@ -10,7 +10,6 @@ from langchain.agents import create_agent
 from langchain.agents.middleware import wrap_tool_call
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
-from langgraph.types import Command
 from panel.chat import ChatInterface
 
 from panel_langchain_steps.testing import ScriptedChatModel, answer_text, iter_steps, outline, step_tree
@@ -229,23 +228,12 @@ async def test_a_callback_that_runs_nothing_leaves_no_reply(make_handler):
 
 
 def test_a_pending_approval_holds_new_messages_and_each_turn_keeps_its_reply(make_handler):
-    from test_chat import RAN, approval_agent, approval_prompts
+    from test_chat import RAN, approval_prompts, paused_turn
 
     from panel_langchain_steps.placement import DECIDE_FIRST
 
-    RAN.clear()
-    agent = approval_agent()
-    chat = ChatInterface()
-    placeholder = chat.active_widget.placeholder
-
-    def resume(value):
-        agent.invoke(Command(resume=value), first)
-
-    handler = make_handler(chat, resume=resume)
-    first = {"callbacks": [handler], "configurable": {"thread_id": "first"}}
-    agent.invoke(QUESTION, first)
-    handler.flush()
-    (paused,) = chat.objects
+    placeholder = ChatInterface().active_widget.placeholder
+    chat, handler, paused = paused_turn(make_handler)
     assert chat.disabled and chat.active_widget.placeholder == DECIDE_FIRST  # held, and it says why
 
     # Another turn meanwhile (another conversation, or the app's own code) gets a reply of its own.
