@@ -629,27 +629,37 @@ class StepsView:
                     self._forget(turn)
 
     def _callback_changed(self, event: Any) -> None:
-        """The feed's callback started (its reply shows at once) or ended (a reply no run took goes)."""
+        """The feed's callback started (its reply shows at once) or ended (a reply no run took goes).
+
+        Both happen in the loop's next turn: once the feed has taken the user's message (its
+        latest) for the callback, and after the stop button has stopped the runs.
+        """
         state, before = (getattr(value, "value", value) for value in (event.new, event.old))
         if state == "running" and before not in ("running", "generating"):
-            # Once the feed has taken the user's message (its latest) for the callback.
-            document = self._ticker.served_document()
-            if document is not None:
-                document.add_next_tick_callback(self._send_ahead_on_loop)
-            else:
-                _soon(self._send_ahead)
+            self._next_turn(self._send_ahead)
         elif state in ("idle", "stopped"):
-            self.flush()  # the callback's runs take the reply sent ahead, if any started
-            with self._lock:
-                self._placement.withdraw()
+            self._next_turn(self._withdraw)
 
     def _send_ahead(self) -> None:
         with self._lock, self._batch():
             self._placement.send_ahead()
 
-    async def _send_ahead_on_loop(self) -> None:
-        # A coroutine, so Bokeh runs it on the loop itself, with the session's lock.
-        self._send_ahead()
+    def _withdraw(self) -> None:
+        self.flush()  # the callback's runs take the reply sent ahead, if any started
+        with self._lock, self._batch():
+            self._placement.withdraw()
+
+    def _next_turn(self, change: Callable[[], None]) -> None:
+        """Call ``change`` in the event loop's next turn (on a served page, with its session's lock)."""
+
+        async def on_loop() -> None:  # a coroutine, so Bokeh runs it on the loop itself
+            change()
+
+        document = self._ticker.served_document()
+        if document is not None:
+            document.add_next_tick_callback(on_loop)
+        else:
+            _soon(change)
 
     def _forget(self, turn: Turn) -> None:
         del self._turns[turn.root_id]

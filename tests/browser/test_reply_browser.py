@@ -86,6 +86,7 @@ def test_text_in_steps_is_the_size_of_the_answer(open_app):
     with open_app(app, viewport={"width": 900, "height": 900}) as (page, log, _):
         send(page, "What is 12 * 7?")
         expect(page.locator(".reply-answer")).to_contain_text("The result is 84.")
+        expect(page.locator(".chat-steps .card-title")).to_contain_text("done in")  # and collapsed
         page.locator(".chat-steps").last.locator(".card-header").first.click()
         step_text = page.locator(".step-message p", has_text="Let me calculate that.")
         expect(step_text).to_be_visible()
