@@ -86,7 +86,7 @@ class Step(ChatStep):
         A function returning the body's Markdown parts, built or not.""",
     )
 
-    title_css_classes = param.List(default=["card-title", "step-title"])
+    title_css_classes = param.List(default=["step-title"])
 
     _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None}
 
@@ -156,9 +156,10 @@ def status_text(run: RunRecord) -> str:
     return f"stopped after {took}"
 
 
-def default_title(run: RunRecord) -> str:
-    """The built-in title for the run's current status."""
-    return f"{label(run)} · {status_text(run)}"
+def default_title(run: RunRecord, within: str | None = None) -> str:
+    """The built-in title for the run's current status; ``within``: the graph node it stands for."""
+    name = f"{within} › {label(run)}" if within else label(run)
+    return f"{name} · {status_text(run)}"
 
 
 class Renderer(param.Parameterized):
@@ -172,8 +173,11 @@ class Renderer(param.Parameterized):
         super().__init__(**params)
         self._report = report
 
-    def title(self, run: RunRecord) -> str:
-        """The title for the run's status: the user's title function, else ours; always inert."""
+    def title(self, run: RunRecord, within: str | None = None) -> str:
+        """The title for the run's status: the user's title function, else ours; always inert.
+
+        ``within``: the LangGraph node the run's step also stands for.
+        """
         if self.title_function is not None:
             try:
                 custom = self.title_function(run)
@@ -182,7 +186,7 @@ class Renderer(param.Parameterized):
             else:
                 if custom is not None:
                     return title_text(str(custom))
-        return title_text(default_title(run))
+        return title_text(default_title(run, within))
 
     def body(self, run: RunRecord, *, shows_error: bool, answer_below: bool) -> list[tuple[str, str]]:
         """The step's body as ``(key, markdown)`` parts, in order.
