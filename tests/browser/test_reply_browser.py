@@ -43,7 +43,7 @@ def test_the_reply_shows_running_before_the_first_run(open_app):
         assert not gate.is_set()
         gate.set()
         expect(page.locator(".reply-answer")).to_have_text("The sum is 3.")
-        expect(card).to_contain_text("Steps · 7 steps · done in")
+        expect(card).to_contain_text("Steps · 4 steps · done in")
         expect(page.locator(".chat-steps")).to_have_count(1)  # the turn went into the reply shown ahead
         assert log.errors == []
 
