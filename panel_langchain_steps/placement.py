@@ -7,18 +7,12 @@ from typing import Any
 import panel as pn
 from bokeh.document import Document
 from panel.chat import ChatFeed, ChatMessage
-from panel.io.state import state
 from panel.layout.base import ListLike
-from panel.viewable import Viewable
 
+from .compat import documents_of
 from .safety import title_text
 
 ACCEPTED = "a ChatFeed or ChatInterface, a ChatMessage, a list-like Panel layout (e.g. Column), or None"
-
-
-def documents_of(viewable: Viewable) -> list[Document]:
-    """The Bokeh documents ``viewable`` is currently rendered in."""
-    return [state._views[ref][2] for ref in list(viewable._models) if ref in state._views]
 
 
 class Reply:

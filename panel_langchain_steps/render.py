@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import param
-from panel.chat import ChatStep
-from panel.chat.step import DEFAULT_STATUS_BADGES
-from panel.chat.utils import avatar_lookup, build_avatar_pane
-from panel.widgets.indicators import BooleanStatus
 
+from .compat import PatchingChatStep
 from .safety import SafeMarkdown, code_text, inline_text, plain_text, redact, title_text, to_json
 from .trace import FAILED, PAUSED, PENDING, RUNNING, STOPPED, SUCCESS, RunRecord
 
@@ -56,39 +53,12 @@ def markdown(text: str = "", css_class: str = "step-message") -> SafeMarkdown:
     )
 
 
-class Step(ChatStep):
-    """A `ChatStep` whose status and title changes patch the page in place.
-
-    `ChatStep` builds a new status badge for every status and re-sets its
-    header for every title, and each of those makes Panel and Bokeh walk the
-    whole document. Here the badge is recoloured and the title pane (bound to
-    ``title``) updates itself: a run's end costs a couple of property patches.
+class Step(PatchingChatStep):
+    """A run's step: a `ChatStep` whose status and title changes patch the page in place.
 
     A step's body may not be built (it is built when the step is opened):
     ``body_text`` and ``serialize()`` give its full text either way.
     """
-
-    body = param.Callable(
-        default=None,
-        doc="""
-        A function returning the body's Markdown parts, built or not.""",
-    )
-
-    _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None}
-
-    @param.depends("status", "default_badges", watch=True)
-    def _render_avatar(self) -> None:
-        badge = avatar_lookup(self.status, None, self.default_badges, DEFAULT_STATUS_BADGES)
-        new = build_avatar_pane(badge, ["step-avatar"])
-        current = self._avatar_placeholder.object
-        if isinstance(new, BooleanStatus) and type(current) is type(new):
-            current.param.update(value=new.value, color=new.color)
-        else:
-            self._avatar_placeholder.update(new)
-
-    def _update_header(self, *events: param.parameterized.Event) -> None:
-        if self.header is None or self._header_layout.objects != [self.header]:
-            super()._update_header(*events)
 
     @property
     def body_text(self) -> str:
@@ -136,9 +106,51 @@ def status_text(run: RunRecord) -> str:
     return f"stopped after {took}"
 
 
-def default_title(run: RunRecord) -> str:
-    """The built-in title for the run's current status."""
-    return f"{label(run)} · {status_text(run)}"
+#: The fields a ``title`` template may use, with what each says.
+TITLE_FIELDS = {
+    "label": 'the run\'s kind and name, e.g. "Tool search"',
+    "name": "the run's name",
+    "kind": '"chain", "tool", "llm" or "retriever"',
+    "status": '"pending", "running", "success", "failed", "stopped" or "paused"',
+    "state": 'how it stands, e.g. "running…" or "done in 1.2 s"',
+    "elapsed": 'its time so far, e.g. "1.2 s"',
+    "model": "the model's name (model runs), else empty",
+}
+
+DEFAULT_TITLE = "{label} · {state}"
+
+
+def title_fields(run: RunRecord) -> dict[str, str]:
+    """The values of a title template's fields for ``run``."""
+    return {
+        "label": label(run),
+        "name": run.name or "",
+        "kind": run.kind,
+        "status": run.status,
+        "state": status_text(run),
+        "elapsed": format_duration(run.elapsed),
+        "model": run.model or "",
+    }
+
+
+def check_title(template: str | None) -> None:
+    """A `ValueError` naming ``title`` if ``template`` is not a valid title template."""
+    if template is None:
+        return
+    sample = dict.fromkeys(TITLE_FIELDS, "x")
+    try:
+        template.format_map(sample)
+    except (KeyError, IndexError, ValueError, AttributeError) as error:
+        fields = ", ".join("{" + name + "}" for name in TITLE_FIELDS)
+        raise ValueError(
+            f"title: {template!r} is not a title template ({error!r}); it may use {fields}, "
+            "or pass a function as title_function"
+        ) from None
+
+
+def default_title(run: RunRecord, template: str | None = None) -> str:
+    """The title for the run's current status, from ``template`` (None: the built-in one)."""
+    return (template or DEFAULT_TITLE).format_map(title_fields(run))
 
 
 class Renderer(param.Parameterized):
@@ -146,6 +158,7 @@ class Renderer(param.Parameterized):
 
     context_exception = param.String(default="summary")
     title_function = param.Callable(default=None)
+    title_template = param.String(default=None, allow_None=True)
     max_chars = param.Integer(default=20_000, allow_None=True)
 
     def __init__(self, report: Callable[[RunRecord, str, BaseException], None], **params: Any):
@@ -162,7 +175,11 @@ class Renderer(param.Parameterized):
             else:
                 if custom is not None:
                     return title_text(str(custom))
-        return title_text(default_title(run))
+        try:
+            return title_text(default_title(run, self.title_template))
+        except Exception as error:
+            self._report(run, "title template", error)
+            return title_text(default_title(run))
 
     def body(self, run: RunRecord, *, shows_error: bool, answer_below: bool) -> list[tuple[str, str]]:
         """The step's body as ``(key, markdown)`` parts, in order.

@@ -121,7 +121,8 @@ class StepsView:
     #: The handler options the view takes (see `ChatStepCallbackHandler` for their docs).
     OPTIONS = (
         "context_exception",
-        "run_types",
+        "include_types",
+        "exclude_types",
         "include_names",
         "exclude_names",
         "include_tags",
@@ -129,6 +130,7 @@ class StepsView:
         "max_depth",
         "show_glue",
         "title",
+        "title_function",
         "collapsed_on_success",
         "flush_interval",
         "max_steps",
@@ -171,7 +173,7 @@ class StepsView:
         """Take the handler's options; they apply from the next tick."""
         with self._lock:
             self._visibility = Visibility(
-                run_types=frozenset(options["run_types"]),
+                run_types=frozenset(options["include_types"]).difference(options["exclude_types"]),
                 include_names=frozenset(options["include_names"]),
                 exclude_names=frozenset(options["exclude_names"]),
                 include_tags=frozenset(options["include_tags"]),
@@ -181,7 +183,8 @@ class StepsView:
             )
             self._renderer.param.update(
                 context_exception=options["context_exception"],
-                title_function=options["title"],
+                title_function=options["title_function"],
+                title_template=options["title"],
                 max_chars=options["max_chars"],
             )
             self._collapse = options["collapsed_on_success"]

@@ -28,12 +28,16 @@ def trace(make_handler, runnable, inputs, **params):
     "params, words",
     [
         ({"context_exception": "loud"}, ["context_exception", "summary", "verbose"]),
-        ({"run_types": ["chain", "agent"]}, ["run_types", "agent"]),
+        ({"include_types": ["chain", "agent"]}, ["include_types", "agent"]),
+        ({"exclude_types": ["model"]}, ["exclude_types", "model"]),
         ({"max_depth": 0}, ["max_depth"]),
         ({"flush_interval": 0}, ["flush_interval"]),
         ({"max_chars": 5}, ["max_chars"]),
         ({"exclude_names": "tools"}, ["exclude_names"]),
-        ({"title": "not callable"}, ["title"]),
+        ({"title": "{label} {nope}"}, ["title", "nope", "{label}", "title_function"]),
+        ({"title": "{label"}, ["title", "title_function"]),
+        ({"title": 42}, ["title"]),
+        ({"title_function": "not callable"}, ["title_function"]),
     ],
 )
 def test_invalid_options_name_the_option(params, words):
@@ -141,8 +145,19 @@ def test_exclude_names_reattaches_children(make_handler):
     ]
 
 
-def test_run_types(make_handler):
-    assert trace(make_handler, adding_agent(), QUESTION, run_types=["tool"]) == ["Tool add"]
+def test_include_and_exclude_types(make_handler):
+    assert trace(make_handler, adding_agent(), QUESTION, include_types=["tool"]) == ["Tool add"]
+    assert trace(make_handler, adding_agent(), QUESTION, exclude_types=["chain", "llm"]) == ["Tool add"]
+
+
+def test_run_types_is_a_deprecated_name_of_include_types(make_handler):
+    with pytest.deprecated_call(match="include_types"):
+        shown = trace(make_handler, adding_agent(), QUESTION, run_types=["tool"])
+    assert shown == ["Tool add"]
+    handler = ChatStepCallbackHandler()
+    with pytest.deprecated_call(match="include_types"):
+        handler.run_types = ["llm"]
+    assert handler.include_types == ["llm"]
 
 
 def test_max_depth(make_handler):
@@ -160,7 +175,7 @@ def test_include_names_and_tags(make_handler):
 
 def test_options_can_change_later(make_handler):
     handler = make_handler()
-    handler.run_types = ["llm"]
+    handler.include_types = ["llm"]
     handler.context_exception = "ignore"
     handler.flush_interval = 0.5
     adding_agent().invoke(QUESTION, config={"callbacks": [handler]})

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from panel_langchain_steps.placement import documents_of
+from panel_langchain_steps.compat import documents_of
 from panel_langchain_steps.testing import CHROMIUM, launch_chromium, served
 
 
