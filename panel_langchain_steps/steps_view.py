@@ -65,6 +65,7 @@ class LayoutNode(Node):
         super().__init__(0)
         self.target = layout  # None until the turn's reply exists
         self.managed: list[Viewable] = []
+        self.reply: Reply | None = None  # in a feed, once drawn: shared by the turns it shows
 
     @property
     def layout(self) -> ListLike | None:
@@ -113,6 +114,7 @@ class Turn:
         self.slots = 0
         self.paused = False  # a run of the turn paused at a LangGraph interrupt
         self.finished = False
+        self.call: int | None = None  # the feed's callback call it started in
 
 
 class StepsView:
@@ -164,10 +166,12 @@ class StepsView:
         self._dirty_slots: dict[Slot, None] = {}
         self._paused: Turn | None = None
         self._shared: LayoutNode | None = None
+        self._last_call_turn: Turn | None = None
         self.configure(**options)
         self._subscription = trace.subscribe(self._ticker.wake)
         if isinstance(target, ChatFeed):
             target.param.watch(self._feed_changed, "objects")
+            self._placement.on_call_end(self._call_ended)
 
     def configure(self, **options: Any) -> None:
         """Take the handler's options; they apply from the next tick."""
@@ -272,7 +276,7 @@ class StepsView:
             if paused is not None and paused.root_id != run.root_id:
                 turn = Turn(run.root_id, paused.node, paused.reply)
             elif isinstance(self._placement, FeedPlacement):
-                turn = Turn(run.root_id, LayoutNode(None))
+                turn = self._feed_turn(run)
             else:
                 if self._shared is None:
                     self._shared = LayoutNode(self._placement.layout)
@@ -280,6 +284,27 @@ class StepsView:
             self._turns[run.root_id] = turn
             self._dirty_turns[turn] = None
         return turn
+
+    def _feed_turn(self, run: RunRecord) -> Turn:
+        """A new turn in a feed: one that starts in the same callback call as the last shares its reply."""
+        root = self.trace.get(run.root_id) or run
+        call = self._placement.call_at(root.start_time or run.start_time or time.time())
+        last = self._last_call_turn
+        if call is not None and last is not None and last.call == call:
+            turn = Turn(run.root_id, last.node, last.reply)
+        else:
+            turn = Turn(run.root_id, LayoutNode(None))
+        turn.call = call
+        if call is not None:
+            self._last_call_turn = turn
+        return turn
+
+    def _call_ended(self) -> None:
+        """The feed's callback returned: its reply may be finished now."""
+        with self._lock:
+            if self._last_call_turn is not None:
+                self._dirty_turns[self._last_call_turn] = None
+        self._ticker.wake()
 
     def _place(self, run: RunRecord, turn: Turn) -> None:
         parent = self.trace.parent(run)
@@ -374,12 +399,14 @@ class StepsView:
     def _draw_turn(self, turn: Turn) -> None:
         if not isinstance(self._placement, FeedPlacement):
             return
-        if turn.node.target is None:
-            turn.reply = self._placement.reply()
-            turn.node.target = turn.reply.steps
-            self._dirty_nodes[turn.node] = None
-        elif turn.root is not None and not turn.root.ended and turn.reply.steps.collapsed:
-            turn.reply.steps.collapsed = False  # a paused turn's reply, continued
+        node = turn.node
+        if node.target is None:
+            node.reply = self._placement.reply()
+            node.target = node.reply.steps
+            self._dirty_nodes[node] = None
+        elif turn.root is not None and not turn.root.ended and node.reply.steps.collapsed:
+            node.reply.steps.collapsed = False  # a paused turn's reply, continued
+        turn.reply = node.reply
         if self._answers:
             self._draw_answer(turn)
 
@@ -403,6 +430,11 @@ class StepsView:
             reply.text.show(owner.text_of("text"))
 
     def _finish(self, turn: Turn) -> None:
+        sharing = [t for t in self._turns.values() if t.node is turn.node]
+        if isinstance(self._placement, FeedPlacement) and (
+            self._placement.calling(turn.call) or any(t.root is None or not t.root.ended for t in sharing)
+        ):
+            return  # the reply goes on: its callback call or another of its turns is still running
         turn.finished = True
         root = turn.root
         if turn.paused:
@@ -588,6 +620,32 @@ class StepsView:
                 message = turn.reply.message if turn.reply is not None else None
                 if message is not None and id(message) not in present and turn.finished:
                     self._forget(turn)
+            before = {id(obj) for obj in event.old}
+            added = [obj for obj in event.new if id(obj) not in before]
+            if added and self._answers:
+                self._drop_repeated_answer(added)
+
+    def _drop_repeated_answer(self, added: list[Any]) -> None:
+        """A message that the feed's callback returned and that repeats the reply's answer is removed.
+
+        Apps written for Panel's former ``PanelCallbackHandler`` often return
+        the answer from the callback too; it is shown once, in the reply.
+        """
+        for run in self._subscription.take():
+            self._follow(run)
+        turn = self._last_call_turn
+        if turn is None or not self._placement.calling(turn.call):
+            return
+        candidates = [t.candidate for t in self._turns.values() if t.node is turn.node and t.candidate]
+        answer = max(candidates, key=lambda run: run.start_time, default=None)
+        if answer is None or not answer.ended or answer.tool_calls:
+            return
+        text = answer.text_of("text").strip()
+        for message in added:
+            shown = getattr(message, "object", None)
+            shown = getattr(shown, "content", shown)
+            if text and isinstance(shown, str) and shown.strip() == text:
+                self._placement.feed.remove(message)
 
     def _forget(self, turn: Turn) -> None:
         del self._turns[turn.root_id]

@@ -35,9 +35,9 @@ def document():
 def make_handler(document):
     """A handler whose layout is attached to a live Bokeh document."""
 
-    def make(target=None, **params):
-        handler = ChatStepCallbackHandler(target, **params)
-        view = target if target is not None else handler.layout
+    def make(target=None, *args, **params):
+        handler = ChatStepCallbackHandler(target, *args, **params)
+        view = handler.layout
         view.get_root(document)
         return handler
 
