@@ -430,9 +430,9 @@ class StepsView:
             reply.text.show(owner.text_of("text"))
 
     def _finish(self, turn: Turn) -> None:
-        sharing = [t for t in self._turns.values() if t.node is turn.node]
         if isinstance(self._placement, FeedPlacement) and (
-            self._placement.calling(turn.call) or any(t.root is None or not t.root.ended for t in sharing)
+            self._placement.calling(turn.call)
+            or any(t.node is turn.node and (t.root is None or not t.root.ended) for t in self._turns.values())
         ):
             return  # the reply goes on: its callback call or another of its turns is still running
         turn.finished = True
