@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from panel_langchain_steps.compat import documents_of
-from panel_langchain_steps.testing import CHROMIUM, launch_chromium, served
+
+from .harness import CHROMIUM, launch_chromium, served
 
 
 @pytest.fixture(scope="session")
