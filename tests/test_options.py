@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import panel as pn
 import pytest
 from conftest import QUESTION, adding_agent, shout
@@ -183,3 +185,31 @@ def test_options_can_change_later(make_handler):
     assert outline(step_tree(handler.layout)) == ["Model scripted-model"] * 2
     with pytest.raises(ValueError, match="context_exception"):
         handler.context_exception = "loud"
+
+
+# -- the public API ---------------------------------------------------------------
+
+
+def test_the_handler_is_a_viewer_of_its_layout(document):
+    handler = ChatStepCallbackHandler()
+    page = pn.Column(handler)
+    page.get_root(document)
+    shout.invoke("hi", config={"callbacks": [handler]})
+    handler.flush()
+    (shown,) = page.objects
+    assert shown is handler.layout  # Panel shows the handler as its layout
+    assert outline(step_tree(page)) == ["Tool shout"]
+    assert isinstance(handler, pn.viewable.Viewer)  # servable(), show() and notebook display too
+    assert pn.panel(handler) is handler.layout
+
+
+def test_every_public_name_is_exported_from_the_package_root():
+    import panel_langchain_steps
+
+    documented = (Path(__file__).parents[1] / "docs" / "api.md").read_text()
+    for name in panel_langchain_steps.__all__:
+        assert getattr(panel_langchain_steps, name) is not None
+        assert f"::: panel_langchain_steps.{name}" in documented
+    assert {"ChatStepCallbackHandler", "StopRun", "Trace", "TraceView", "ScriptedChatModel"} <= set(
+        panel_langchain_steps.__all__
+    )
