@@ -13,6 +13,7 @@ from panel.chat import ChatFeed, ChatMessage
 from panel.layout.base import ListLike
 
 from .compat import BUSY_STATES, callback_state, documents_of, watch_callback_state
+from .material import card_type
 from .safety import title_text
 
 ACCEPTED = "a ChatFeed or ChatInterface, a ChatMessage, a list-like Panel layout (e.g. Column), or None"
@@ -26,8 +27,8 @@ class Reply:
     model call that ended the turn) streams below it as the reply's own text.
     """
 
-    def __init__(self) -> None:
-        self.steps = pn.Card(
+    def __init__(self, card: type[pn.Card] = pn.Card) -> None:
+        self.steps = card(
             title="Steps",
             collapsed=False,
             sizing_mode="stretch_width",
@@ -131,7 +132,7 @@ class FeedPlacement(Placement):
 
     def reply(self) -> Reply:
         """A new turn's reply, sent to the feed (a turn that continues a paused one keeps its reply)."""
-        reply = Reply()
+        reply = Reply(card_type(self.feed))
         reply.message = self.feed.send(
             reply.layout,
             user=self.user or self.feed.callback_user,

@@ -29,6 +29,7 @@ from panel.layout.base import ListLike
 from panel.viewable import Viewable
 
 from .approval import ApprovalPrompt
+from .material import step_type
 from .placement import FeedPlacement, Placement, Reply, placement_for
 from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text
 from .stream import StepText, Ticker
@@ -146,6 +147,7 @@ class StepsView:
     def __init__(self, trace: Trace, target: Any, report: Callable[..., None], **options: Any):
         self.trace = trace
         self._placement: Placement = placement_for(target)
+        self._step_type = step_type(target)
         self.layout: ListLike = self._placement.layout
         self._report = report
         self._renderer = Renderer(report)
@@ -495,7 +497,7 @@ class StepsView:
     def _create(self, slot: Slot, deadline: float | None) -> None:
         run = slot.run
         collapsed = self._collapsed(slot)
-        slot.step = Step(
+        slot.step = self._step_type(
             status=STEP_STATUS[run.status],
             default_title=self._renderer.title(run),
             collapsed=collapsed,

@@ -171,14 +171,12 @@ def step_tree(layout: Any) -> list[dict[str, Any]]:
     from panel.layout.base import ListLike
     from panel.pane import Markdown
 
-    from .render import Step
-
     if isinstance(getattr(layout, "object", None), ListLike):
         layout = layout.object  # a ChatMessage
     found = []
     for item in getattr(layout, "objects", []):
         if isinstance(item, ChatStep):
-            if isinstance(item, Step):
+            if isinstance(getattr(type(item), "body_text", None), property):  # a run's step
                 text = item.body_text
             else:
                 text = "\n".join(o.object for o in item.objects if isinstance(o, Markdown))
@@ -191,7 +189,9 @@ def step_tree(layout: Any) -> list[dict[str, Any]]:
                     "steps": step_tree(item),
                 }
             )
-        elif isinstance(item, ListLike) or isinstance(getattr(item, "object", None), ListLike):
+        elif isinstance(getattr(item, "objects", None), list) or isinstance(
+            getattr(item, "object", None), ListLike
+        ):
             found.extend(step_tree(item))
     return found
 

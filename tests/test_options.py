@@ -13,7 +13,7 @@ from langchain_core.runnables import RunnableLambda
 from panel.chat import ChatFeed, ChatInterface, ChatMessage, ChatStep
 
 from panel_langchain_steps import ChatStepCallbackHandler
-from panel_langchain_steps.testing import ScriptedChatModel, outline, step_tree
+from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, outline, step_tree
 
 
 def trace(make_handler, runnable, inputs, **params):
@@ -213,3 +213,19 @@ def test_every_public_name_is_exported_from_the_package_root():
     assert {"ChatStepCallbackHandler", "StopRun", "Trace", "TraceView", "ScriptedChatModel"} <= set(
         panel_langchain_steps.__all__
     )
+
+
+def test_a_material_chat_gets_material_steps(make_handler):
+    pmui = pytest.importorskip("panel_material_ui")
+    chat = pmui.ChatInterface()
+    handler = make_handler(chat)
+    adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
+    (reply,) = chat.objects
+    card = reply.object.objects[0]
+    assert isinstance(card, pmui.Card) and card.title.startswith("Steps · 7 steps · done in")
+    tree = step_tree(reply)
+    assert outline(tree)[:3] == ["LangGraph", "  model", "    Model scripted-model"]
+    assert all(isinstance(step, pmui.ChatStep) for step in card.objects)
+    tool = next(step for step in iter_steps(tree) if step["title"].startswith("Tool add"))
+    assert tool["collapsed"] and '"a": 1' in tool["text"]  # its body, built when opened
