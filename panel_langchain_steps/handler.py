@@ -48,6 +48,8 @@ class TitleTemplate(param.String):
     """A title template: a string whose fields are checked when it is set."""
 
     def _validate_value(self, val: Any, allow_None: bool) -> None:
+        if callable(val):
+            raise ValueError("title is a template string; a function goes in title_function")
         super()._validate_value(val, allow_None)
         check_title(val)
 

@@ -185,6 +185,8 @@ def test_options_can_change_later(make_handler):
     assert outline(step_tree(handler.layout)) == ["Model scripted-model"] * 2
     with pytest.raises(ValueError, match="context_exception"):
         handler.context_exception = "loud"
+    with pytest.raises(ValueError, match="title_function"):
+        handler.title = lambda run: "x"
 
 
 # -- the public API ---------------------------------------------------------------
