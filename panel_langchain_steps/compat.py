@@ -8,17 +8,17 @@ supported Panel.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import param
 from bokeh.document import Document
 from panel.chat import ChatFeed, ChatStep
-from panel.chat.step import DEFAULT_STATUS_BADGES
-from panel.chat.utils import avatar_lookup, build_avatar_pane
 from panel.io.state import state
+from panel.layout import Card
+from panel.pane import HTML
 from panel.viewable import Viewable
-from panel.widgets.indicators import BooleanStatus
 
 #: A feed's callback states (``panel.chat.feed.CallbackState`` values) while its callback runs.
 BUSY_STATES = frozenset({"running", "generating", "stopping"})
@@ -44,13 +44,26 @@ def watch_callback_state(feed: ChatFeed, callback: Callable[[str], None]) -> Non
     feed.param.watch(changed, "_callback_state")
 
 
-class PatchingChatStep(ChatStep):
-    """A `ChatStep` whose status and title changes patch the page in place.
+#: The status badge in a step's header: a dot coloured like `ChatStep`'s default badges.
+_BADGE = (
+    '<span class="step-badge step-badge-{status}" style="display:inline-block;width:12px;height:12px;'
+    'border-radius:50%;margin-right:6px;vertical-align:-1px;box-sizing:border-box;{look}"></span>'
+)
+_BADGE_LOOKS = {
+    "pending": "border:2px solid #0072b5",
+    "running": "background:#ffc107",
+    "success": "background:#198754",
+    "failed": "background:#dc3545",
+}
 
-    `ChatStep` builds a new status badge for every status and re-sets its
-    header for every title, and each of those makes Panel and Bokeh walk the
-    whole document. Here the badge is recoloured and the title pane (bound to
-    ``title``) updates itself: a run's end costs a couple of property patches.
+
+class PatchingChatStep(ChatStep):
+    """A `ChatStep` with a light header: one title pane, patched in place.
+
+    `ChatStep`'s header is a row of a status badge widget and a title pane,
+    five Bokeh models a step that make each new step several times dearer to
+    build and send. Here the Card's own title pane shows the badge and the
+    title, and a status or title change is one property patch.
     """
 
     body = param.Callable(
@@ -59,21 +72,46 @@ class PatchingChatStep(ChatStep):
         A function returning the body's Markdown parts, built or not.""",
     )
 
+    title_css_classes = param.List(default=["card-title", "step-title"])
+
     _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None}
 
-    @param.depends("status", "default_badges", watch=True)
+    def __init__(self, *objects: Any, **params: Any) -> None:
+        # Card's initialisation, without ChatStep's header row (the attributes ChatStep's
+        # methods read are set here).
+        self._instance = None
+        self._failed_title = ""
+        Card.__init__(self, *objects, **params)
+
+    @param.depends("status", watch=True)
     def _render_avatar(self) -> None:
-        badge = avatar_lookup(self.status, None, self.default_badges, DEFAULT_STATUS_BADGES)
-        new = build_avatar_pane(badge, ["step-avatar"])
-        current = self._avatar_placeholder.object
-        if isinstance(new, BooleanStatus) and type(current) is type(new):
-            current.param.update(value=new.value, color=new.color)
-        else:
-            self._avatar_placeholder.update(new)
+        self._update_header()
 
     def _update_header(self, *events: param.parameterized.Event) -> None:
-        if self.header is None or self._header_layout.objects != [self.header]:
-            super()._update_header(*events)
+        badge = _BADGE.format(status=self.status, look=_BADGE_LOOKS.get(self.status, ""))
+        header = f'<h3 style="margin:0;font-size:1.1em;font-weight:normal">{badge}{self.title}</h3>'
+        if self._header is None:
+            self._header = HTML(header, css_classes=self.title_css_classes, margin=(5, 0))
+            self._header_layout[:] = [self._header]
+        elif self._header.object != header:
+            self._header.object = header
+
+
+@functools.cache
+def material_chat_step() -> type:
+    """panel-material-ui's ``ChatStep`` with a ``body`` parameter that stays on the server."""
+    from panel_material_ui.chat import ChatStep as MaterialChatStep
+
+    class MaterialBodyStep(MaterialChatStep):
+        body = param.Callable(
+            default=None,
+            doc="""
+            A function returning the body's Markdown parts, built or not.""",
+        )
+
+        _rename: ClassVar[dict[str, str | None]] = {**MaterialChatStep._rename, "body": None}
+
+    return MaterialBodyStep
 
 
 __all__ = [
@@ -81,5 +119,6 @@ __all__ = [
     "PatchingChatStep",
     "callback_state",
     "documents_of",
+    "material_chat_step",
     "watch_callback_state",
 ]

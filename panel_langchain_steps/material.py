@@ -13,8 +13,8 @@ import functools
 from typing import Any
 
 import panel as pn
-import param
 
+from .compat import material_chat_step
 from .render import Step
 
 
@@ -40,18 +40,9 @@ def card_type(target: Any) -> type:
 @functools.cache
 def material_step() -> type:
     """`Step`'s counterpart built on ``panel_material_ui.ChatStep`` (made on first use)."""
-    from panel_material_ui.chat import ChatStep
 
-    class MaterialStep(ChatStep):
+    class MaterialStep(material_chat_step()):
         """A run's step drawn as panel-material-ui's ``ChatStep``; its body is built when opened."""
-
-        body = param.Callable(
-            default=None,
-            doc="""
-            A function returning the body's Markdown parts, built or not.""",
-        )
-
-        _rename = {**ChatStep._rename, "body": None}  # noqa: RUF012 (the parent's class attribute)
 
         body_text = Step.body_text
         serialize = Step.serialize

@@ -54,7 +54,7 @@ def markdown(text: str = "", css_class: str = "step-message") -> SafeMarkdown:
 
 
 class Step(PatchingChatStep):
-    """A run's step: a `ChatStep` whose status and title changes patch the page in place.
+    """A run's step: a `ChatStep` with a light header, one title pane patched in place.
 
     A step's body may not be built (it is built when the step is opened):
     ``body_text`` and ``serialize()`` give its full text either way.

@@ -15,6 +15,7 @@ record when the user opens it.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +40,10 @@ from .visibility import Visibility
 #: While runs go on, new steps join the page after a pause this many times as long as the
 #: last such pass took: drawing takes at most half of the event loop from the runs.
 STEP_BACKOFF = 1
+
+#: A first guess at what one new step costs the event loop, all told: made, joined to the page
+#: and sent. The view then learns it from its own passes.
+FIRST_STEP_COST = 0.02
 
 
 class Node:
@@ -160,6 +165,9 @@ class StepsView:
         self._lock = threading.RLock()
         self._drawing = False
         self._steps_due = 0.0
+        self._step_cost = FIRST_STEP_COST
+        self._allowance = math.inf  # steps this pass may make
+        self._made = 0  # steps this pass made
         self._turns: dict[str, Turn] = {}
         self._anchors: dict[str, Slot | None] = {}
         self._slots: dict[str, Slot] = {}
@@ -215,12 +223,23 @@ class StepsView:
                 self._follow(run)
             if not (self._dirty_turns or self._dirty_nodes or self._dirty_slots):
                 return None
+            started = time.monotonic()
+            # A new step costs far more than the 20 ms check between steps can see (its models
+            # are built and sent when the batch ends): a pass makes as many as its time allows.
+            self._allowance = (
+                math.inf if deadline is None else max(1, (deadline - started) // self._step_cost)
+            )
+            self._made = 0
             self._drawing = True
             try:
                 with self._batch():
-                    return self._draw(deadline)
+                    due = self._draw(deadline)
             finally:
                 self._drawing = False
+            if self._made and deadline is not None:
+                cost = (time.monotonic() - started) / self._made
+                self._step_cost = (self._step_cost + cost) / 2
+            return due
 
     @contextmanager
     def _batch(self) -> Iterator[None]:
@@ -370,7 +389,7 @@ class StepsView:
                 self._contained(self._draw_slot, slot)
         if self._dirty_nodes and (deadline is None or started >= self._steps_due or self._settled()):
             for node in sorted(self._dirty_nodes, key=lambda node: node.depth):
-                if node.layout is not None and not self._contained(self._draw_node, node, deadline):
+                if node.layout is not None and not self._contained(self._draw_node, node):
                     break
                 self._dirty_nodes.pop(node, None)
                 if _late(deadline):
@@ -405,6 +424,7 @@ class StepsView:
         if node.target is None:
             node.reply = self._placement.reply()
             node.target = node.reply.steps
+            self._allowance = 0  # a new message is a pass's worth of work: its steps come next
             self._dirty_nodes[node] = None
         elif turn.root is not None and not turn.root.ended and node.reply.steps.collapsed:
             node.reply.steps.collapsed = False  # a paused turn's reply, continued
@@ -446,11 +466,11 @@ class StepsView:
             summary = PAUSE_TEXT if turn.paused else status_text(root)
             turn.reply.finish(count, summary, collapse=root.status == SUCCESS and not turn.paused)
 
-    def _draw_node(self, node: Node, deadline: float | None, create: bool = True) -> bool:
+    def _draw_node(self, node: Node, create: bool = True) -> bool:
         """Put the node's visible child steps in its layout; False if some are still to be made.
 
-        Missing steps are made newest first, at least one, until ``deadline``
-        (none with ``create=False``).
+        Missing steps are made newest first, as many as the pass allows (none
+        with ``create=False``).
         """
         if isinstance(node, Slot) and node.asks and not node.prompts:
             requests = _interrupts(node.run.exception)
@@ -459,14 +479,13 @@ class StepsView:
         visible = node.children[-window:]
         for child in node.children[: len(node.children) - len(visible)]:
             self._drop(child)
-        done, made = True, False
+        done = True
         for child in reversed(visible):
             if child.step is None:
-                if not create or (made and _late(deadline)):
+                if not create or self._made >= self._allowance:
                     done = False
                     continue
-                self._create(child, deadline)
-                made = True
+                self._create(child)
         shown = [child.step for child in visible if child.step is not None]
         hidden = len(node.children) - len(visible)
         managed = ([self._button(node, hidden)] if hidden else []) + shown
@@ -494,7 +513,8 @@ class StepsView:
             self._dirty_nodes[node] = None
         self.flush()
 
-    def _create(self, slot: Slot, deadline: float | None) -> None:
+    def _create(self, slot: Slot) -> None:
+        self._made += 1
         run = slot.run
         collapsed = self._collapsed(slot)
         slot.step = self._step_type(
@@ -510,8 +530,8 @@ class StepsView:
         slot.step.param.watch(lambda event: self._opened(slot, event.new), "collapsed")
         if not collapsed:
             self._build(slot)
-        # Its own steps are made in this pass only while there is time (before it joins the page).
-        if not self._draw_node(slot, deadline, create=not _late(deadline)):
+        # Its own steps are made in this pass while it allows (before it joins the page).
+        if not self._draw_node(slot):
             self._dirty_nodes[slot] = None
 
     def _collapsed(self, slot: Slot) -> bool:
@@ -534,7 +554,7 @@ class StepsView:
                 return
             # Only this step changes now (what else is pending waits for its tick): a quick answer.
             with self._batch():
-                if self._contained(self._draw_node, slot, None, False):
+                if self._contained(self._draw_node, slot, False):
                     self._dirty_nodes.pop(slot, None)
 
     def _drop(self, slot: Slot) -> None:
@@ -609,7 +629,7 @@ class StepsView:
         elif slot.built and step.collapsed and run.ended:
             slot.body, slot.built = [], False
             self._dirty_nodes[slot] = None
-        if slot in self._dirty_nodes and self._draw_node(slot, None, create=False):
+        if slot in self._dirty_nodes and self._draw_node(slot, create=False):
             del self._dirty_nodes[slot]  # its own parts changed; new child steps wait for their pass
 
     # -- the feed ------------------------------------------------------------------
