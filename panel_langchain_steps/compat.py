@@ -72,7 +72,7 @@ class PatchingChatStep(ChatStep):
         A function returning the body's Markdown parts, built or not.""",
     )
 
-    title_css_classes = param.List(default=["card-title", "step-title"])
+    title_css_classes = param.List(default=["step-title"])
 
     _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None}
 

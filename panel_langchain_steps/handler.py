@@ -156,7 +156,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         default=False,
         doc="""
         Show composition runs (RunnableSequence, RunnableLambda, prompts,
-        parsers, ...) as steps too.""",
+        parsers, ...) as steps too, and every LangGraph node as a step of its
+        own (by default a node that does one action is shown as that action).""",
     )
 
     title = TitleTemplate(
@@ -164,7 +165,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         allow_None=True,
         doc="""
         A template for every step's title, e.g. ``"{label} ({status})"``, with
-        the fields ``label`` ("Tool search"), ``name``, ``kind``, ``status``
+        the fields ``label`` ("Tool search"), ``node`` (the LangGraph node the
+        step also stands for, else empty), ``name``, ``kind``, ``status``
         ("success"), ``state`` ("done in 1.2 s"), ``elapsed`` ("1.2 s") and
         ``model``. None: the built-in title, ``"{label} · {state}"``. Shown as
         text, not HTML.""",

@@ -108,7 +108,8 @@ def status_text(run: RunRecord) -> str:
 
 #: The fields a ``title`` template may use, with what each says.
 TITLE_FIELDS = {
-    "label": 'the run\'s kind and name, e.g. "Tool search"',
+    "label": 'the run\'s kind and name, e.g. "Tool search" (after its graph node\'s: "agent › Tool search")',
+    "node": "the LangGraph node the step also stands for, else empty",
     "name": "the run's name",
     "kind": '"chain", "tool", "llm" or "retriever"',
     "status": '"pending", "running", "success", "failed", "stopped" or "paused"',
@@ -120,10 +121,11 @@ TITLE_FIELDS = {
 DEFAULT_TITLE = "{label} · {state}"
 
 
-def title_fields(run: RunRecord) -> dict[str, str]:
-    """The values of a title template's fields for ``run``."""
+def title_fields(run: RunRecord, within: str | None = None) -> dict[str, str]:
+    """The values of a title template's fields for ``run``; ``within``: the graph node it stands for."""
     return {
-        "label": label(run),
+        "label": f"{within} › {label(run)}" if within else label(run),
+        "node": within or "",
         "name": run.name or "",
         "kind": run.kind,
         "status": run.status,
@@ -148,9 +150,10 @@ def check_title(template: str | None) -> None:
         ) from None
 
 
-def default_title(run: RunRecord, template: str | None = None) -> str:
-    """The title for the run's current status, from ``template`` (None: the built-in one)."""
-    return (template or DEFAULT_TITLE).format_map(title_fields(run))
+def default_title(run: RunRecord, within: str | None = None, template: str | None = None) -> str:
+    """The title for the run's current status, from ``template`` (None: the built-in one);
+    ``within``: the graph node the run's step also stands for."""
+    return (template or DEFAULT_TITLE).format_map(title_fields(run, within))
 
 
 class Renderer(param.Parameterized):
@@ -165,8 +168,11 @@ class Renderer(param.Parameterized):
         super().__init__(**params)
         self._report = report
 
-    def title(self, run: RunRecord) -> str:
-        """The title for the run's status: the user's title function, else ours; always inert."""
+    def title(self, run: RunRecord, within: str | None = None) -> str:
+        """The title for the run's status: the user's title function, else ours; always inert.
+
+        ``within``: the LangGraph node the run's step also stands for.
+        """
         if self.title_function is not None:
             try:
                 custom = self.title_function(run)
@@ -176,10 +182,10 @@ class Renderer(param.Parameterized):
                 if custom is not None:
                     return title_text(str(custom))
         try:
-            return title_text(default_title(run, self.title_template))
+            return title_text(default_title(run, within, self.title_template))
         except Exception as error:
             self._report(run, "title template", error)
-            return title_text(default_title(run))
+            return title_text(default_title(run, within))
 
     def body(self, run: RunRecord, *, shows_error: bool, answer_below: bool) -> list[tuple[str, str]]:
         """The step's body as ``(key, markdown)`` parts, in order.

@@ -35,7 +35,7 @@ from .placement import FeedPlacement, Placement, Reply, placement_for
 from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text
 from .stream import StepText, Ticker
 from .trace import FAILED, PAUSED, SUCCESS, RunRecord, Trace
-from .visibility import Visibility
+from .visibility import GENERIC_NODES, Visibility, is_graph_node
 
 #: While runs go on, new steps join the page after a pause this many times as long as the
 #: last such pass took: drawing takes at most half of the event loop from the runs.
@@ -53,6 +53,7 @@ class Node:
         self.depth = depth
         self.children: list[Slot] = []
         self.extra = 0  # earlier steps the user asked to see beyond the window
+        self.first = 0  # children before this one have no step: they left the window before
         self.button: pn.widgets.Button | None = None
 
     @property
@@ -117,7 +118,6 @@ class Turn:
         self.root: RunRecord | None = None
         #: The latest model run whose text may be the turn's answer.
         self.candidate: RunRecord | None = None
-        self.slots = 0
         self.paused = False  # a run of the turn paused at a LangGraph interrupt
         self.finished = False
         self.call: int | None = None  # the feed's callback call it started in
@@ -276,6 +276,8 @@ class StepsView:
             slot = self._add_slot(run, turn, None)
         if slot is not None:
             self._dirty_slots[slot] = None
+            if run.ended and is_graph_node(run):
+                self._dirty_nodes[slot.parent] = None  # a failed node shows as itself
             if run.status == PAUSED and self._resume is not None and not self._shown_below(run):
                 slot.asks = True
         if run.kind == "llm" and self._answers and run.text_length("text") and self._may_answer(run):
@@ -343,8 +345,9 @@ class StepsView:
         slot = Slot(run, node, turn)
         node.children.append(slot)
         self._anchors[run.id] = self._slots[run.id] = slot
-        turn.slots += 1
         self._dirty_nodes[node] = None
+        if isinstance(node, Slot):
+            self._dirty_nodes[node.parent] = None  # it may have stood in for its one action
         return slot
 
     def _shown_below(self, run: RunRecord) -> bool:
@@ -462,7 +465,11 @@ class StepsView:
         if turn.paused:
             self._paused = turn  # the next turn continues in its reply
         if turn.reply is not None:
-            count = sum(t.slots for t in self._turns.values() if t.reply is turn.reply)
+            count = sum(
+                1
+                for slot in self._slots.values()
+                if slot.turn.reply is turn.reply and self._action(slot) is slot
+            )
             summary = PAUSE_TEXT if turn.paused else status_text(root)
             turn.reply.finish(count, summary, collapse=root.status == SUCCESS and not turn.paused)
 
@@ -477,16 +484,21 @@ class StepsView:
             node.prompts = [ApprovalPrompt(request=_value(r), resume=self._resume) for r in requests]
         window = self._window + node.extra
         visible = node.children[-window:]
-        for child in node.children[: len(node.children) - len(visible)]:
+        start = len(node.children) - len(visible)
+        for child in node.children[node.first : start]:
             self._drop(child)
+        node.first = start
+        actions = [self._action(child) for child in visible]
         done = True
-        for child in reversed(visible):
-            if child.step is None:
+        for child, action in zip(reversed(visible), reversed(actions), strict=True):
+            if action is not child:
+                self._drop_step(child)
+            if action.step is None:
                 if not create or self._made >= self._allowance:
                     done = False
                     continue
-                self._create(child)
-        shown = [child.step for child in visible if child.step is not None]
+                self._create(action)
+        shown = [action.step for action in actions if action.step is not None]
         hidden = len(node.children) - len(visible)
         managed = ([self._button(node, hidden)] if hidden else []) + shown
         objects = node.own_objects() + managed
@@ -496,6 +508,29 @@ class StepsView:
         if not _same(objects, layout.objects):
             layout.objects = objects
         return done
+
+    def _action(self, slot: Slot) -> Slot:
+        """The slot whose step shows ``slot``: a LangGraph node doing one action is that action.
+
+        A node keeps a step of its own when it holds several steps, when it
+        failed and its action did not, or when it asks for approval.
+        """
+        while (
+            not self._visibility.show_glue
+            and is_graph_node(slot.run)
+            and len(slot.children) == 1
+            and not slot.asks
+            and (slot.run.status != FAILED or slot.children[0].run.status == FAILED)
+        ):
+            slot = slot.children[0]
+        return slot
+
+    def _title(self, slot: Slot) -> str:
+        node = slot.parent
+        within = None
+        if isinstance(node, Slot) and node.run.name not in GENERIC_NODES and self._action(node) is slot:
+            within = node.run.name
+        return self._renderer.title(slot.run, within)
 
     def _button(self, node: Node, hidden: int) -> pn.widgets.Button:
         more = min(hidden, self._window)
@@ -519,7 +554,7 @@ class StepsView:
         collapsed = self._collapsed(slot)
         slot.step = self._step_type(
             status=STEP_STATUS[run.status],
-            default_title=self._renderer.title(run),
+            default_title=self._title(slot),
             collapsed=collapsed,
             collapsed_on_success=False,
             body=lambda: [source for _, source in self._parts(slot)],
@@ -559,11 +594,15 @@ class StepsView:
 
     def _drop(self, slot: Slot) -> None:
         """The slot leaves the page: free its step and everything in it."""
-        if slot.step is None:
-            return
-        slot.step, slot.body, slot.built, slot.button = None, [], False, None
+        if slot.step is None and self._action(slot) is slot:
+            return  # nothing of it is on the page
+        self._drop_step(slot)
         for child in slot.children:
             self._drop(child)
+
+    def _drop_step(self, slot: Slot) -> None:
+        """Free the slot's own step (its child steps stay)."""
+        slot.step, slot.body, slot.built, slot.button = None, [], False, None
 
     def _parts(self, slot: Slot) -> list[tuple[str, str]]:
         run = slot.run
@@ -611,7 +650,7 @@ class StepsView:
         run = slot.run
         step = slot.step
         status = STEP_STATUS[run.status]
-        title = self._renderer.title(run)
+        title = self._title(slot)
         changes: dict[str, Any] = {}
         if step.status != status:
             changes["status"] = status
