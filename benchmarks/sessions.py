@@ -24,7 +24,7 @@ from .freshness import WATCHER, Stamps, answer
 TOKENS = 300
 TOKEN_DELAY = 0.02  # 50 tokens/s
 
-#: The agent's page is complete: its answer and its reply's summary are shown.
+#: The agent's page is complete: its answer and its reply's summary (once its steps are drawn).
 AGENT_DRAWN = (
     "(() => { const text = deepText(document); "
     "return text.includes('Done: looked up') && /Steps · [0-9,]+ steps · done in/.test(text); })()"

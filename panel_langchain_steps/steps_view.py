@@ -399,8 +399,11 @@ class StepsView:
                     break
             now = time.monotonic()
             self._steps_due = now + STEP_BACKOFF * (now - started)
+        drawing = {node.turn for node in self._dirty_nodes if isinstance(node, Slot)}
+        drawing.update(turn for turn in self._turns.values() if turn.node in self._dirty_nodes)
         for turn in self._turns.values():
-            if turn.root is not None and turn.root.ended and not turn.finished:
+            # A turn's summary says it is over once its steps are all on the page.
+            if turn.root is not None and turn.root.ended and not turn.finished and turn not in drawing:
                 self._finish(turn)
         if self._dirty_slots or self._dirty_turns:
             return 0
