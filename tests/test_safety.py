@@ -431,8 +431,10 @@ def test_huge_tool_output_reaches_the_step_clipped(make_handler):
 # -- escaping --------------------------------------------------------------------
 
 
+# Noncharacters and unassigned code points ("Cn") are shown as U+FFFD, by design (see
+# test_text_cmark_cannot_encode_still_renders): every other character renders as itself.
 @settings(max_examples=150, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=60))
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc", "Cn"]), max_size=60))
 def test_escaped_text_renders_literally(text):
     parsed = assert_inert(rendered(escape_markdown(text)))
     assert " ".join(parsed.text.split()) == " ".join(text.split())
