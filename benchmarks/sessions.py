@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import panel as pn
 
 from panel_langchain_steps import ChatStepCallbackHandler
-from panel_langchain_steps.testing import ScriptedChatModel, launch_chromium, served
+from panel_langchain_steps.testing import ScriptedChatModel
+from tests.browser.harness import launch_chromium, served
 
 from .common import DEEP_JS, ScriptedAgent, percentile, verdict
 from .freshness import WATCHER, Stamps, answer

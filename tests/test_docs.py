@@ -30,6 +30,18 @@ def test_readme_quick_start_runs(document):
     assert handler.open_runs == 0
 
 
+def test_docs_home_page_example_runs(document):
+    namespace: dict = {}
+    exec(compile(python_blocks(ROOT / "docs" / "index.md")[0], "docs/index.md", "exec"), namespace)
+    chat, handler = namespace["chat"], namespace["handler"]
+    chat.get_root(document)
+    namespace["respond"]("Hi", "User", chat)
+    handler.flush()
+    (reply,) = chat.objects
+    assert answer_text(reply) == "Hello!"
+    assert handler.open_runs == 0
+
+
 def test_every_option_is_documented():
     options = (ROOT / "docs" / "options.md").read_text()
     names = [name for name in ChatStepCallbackHandler.param if name != "name"]
