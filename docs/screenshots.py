@@ -13,9 +13,10 @@ from typing import Any
 
 from playwright.sync_api import expect, sync_playwright
 
-from panel_langchain_steps.testing import launch_chromium, served
-
 ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(ROOT))  # the browser harness lives with the tests, not in the package
+from tests.browser.harness import launch_chromium, served  # noqa: E402
+
 IMAGES = ROOT / "docs" / "images"
 TIMEOUT = 30_000
 
@@ -55,8 +56,8 @@ def standalone(page: Any) -> None:
 
 #: The recipes of chat-interface.md: the agent chat with these handler options.
 RECIPES: dict[str, dict[str, Any]] = {
-    "recipe_tools": {"run_types": ["tool"], "collapsed_on_success": False},
-    "recipe_answer": {"run_types": []},
+    "recipe_tools": {"include_types": ["tool"], "collapsed_on_success": False},
+    "recipe_answer": {"include_types": []},
     "recipe_everything": {"collapsed_on_success": False},
 }
 

@@ -196,7 +196,7 @@ agent = create_agent(
 
 
 def create_app(**options: Any) -> ChatSession:
-    """A new chat page, for one browser session; ``options`` go to the handler (e.g. ``run_types``)."""
+    """A new chat page, for one browser session; ``options`` go to the handler (e.g. ``include_types``)."""
     return ChatSession(
         graph_turn(agent),
         title="Agent chat",

@@ -7,8 +7,18 @@
 
 from .handler import ChatStepCallbackHandler, StopRun
 from .replay import replay
+from .testing import ScriptedChatModel
 from .trace import RunRecord, Trace
-from .trace_view import TraceView
+from .trace_view import TraceView, totals
 
-__all__ = ["ChatStepCallbackHandler", "RunRecord", "StopRun", "Trace", "TraceView", "replay"]
+__all__ = [
+    "ChatStepCallbackHandler",
+    "RunRecord",
+    "ScriptedChatModel",
+    "StopRun",
+    "Trace",
+    "TraceView",
+    "replay",
+    "totals",
+]
 __version__ = "0.1.0"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import time
+from collections import deque
 from typing import Any
 
 import panel as pn
 from bokeh.document import Document
 from panel.chat import ChatFeed, ChatMessage
-from panel.io.state import state
 from panel.layout.base import ListLike
-from panel.viewable import Viewable
 
+from .compat import BUSY_STATES, callback_state, documents_of, scroll_to_latest, watch_callback_state
+from .material import card_type
 from .render import markdown
 from .safety import title_text
 
@@ -26,11 +29,6 @@ RUNNING_TITLE = "Steps · running…"
 ACCEPTED = "a ChatFeed or ChatInterface, a ChatMessage, a list-like Panel layout (e.g. Column), or None"
 
 
-def documents_of(viewable: Viewable) -> list[Document]:
-    """The Bokeh documents ``viewable`` is currently rendered in."""
-    return [state._views[ref][2] for ref in list(viewable._models) if ref in state._views]
-
-
 class Reply:
     """One turn's reply in a chat feed: a card of steps, then the answer.
 
@@ -39,8 +37,8 @@ class Reply:
     model call that ended the turn) streams below it as the reply's own text.
     """
 
-    def __init__(self) -> None:
-        self.steps = pn.Card(
+    def __init__(self, card: type[pn.Card] = pn.Card) -> None:
+        self.steps = card(
             title=RUNNING_TITLE,
             collapsed=False,
             sizing_mode="stretch_width",
@@ -123,19 +121,66 @@ class FeedPlacement(Placement):
     """Each turn gets a reply message of its own in a chat feed.
 
     A run that starts after a turn paused (a LangGraph interrupt, resumed)
-    continues in the paused turn's reply.
+    continues in the paused turn's reply. A turn is one call of the feed's
+    callback: top-level runs that start during the same call share its reply
+    (a handler given only to a model's or a tool's constructor sees each of
+    their runs as a top-level run).
     """
+
+    #: How many of the feed's latest callback calls are remembered.
+    CALLS_KEPT = 32
 
     def __init__(self, feed: ChatFeed):
         super().__init__(feed)
         self.feed = feed
         self.user: str | None = None
         self.avatar: Any = None
+        self._numbers = itertools.count(1)
+        #: The feed's latest callback calls: (number, started, ended or None while running).
+        self._calls: deque[list[Any]] = deque(maxlen=self.CALLS_KEPT)
+        self._on_call_start: list[Any] = []
+        self._on_call_end: list[Any] = []
         #: A reply sent when the feed's callback started, before its turn's first run.
         self.waiting: Reply | None = None
         self.deciding = False
         self._placeholder: str | None = None
         feed.param.watch(self._keep_held, "disabled")
+        if callback_state(feed) in BUSY_STATES:
+            self._calls.append([next(self._numbers), time.time(), None])
+        watch_callback_state(feed, self._callback_state_changed)
+
+    def _callback_state_changed(self, state: str) -> None:
+        running = bool(self._calls) and self._calls[-1][2] is None
+        if state in BUSY_STATES and not running:
+            self._calls.append([next(self._numbers), time.time(), None])
+            for listener in self._on_call_start:
+                listener()
+        elif state not in BUSY_STATES and running:
+            self._calls[-1][2] = time.time()
+            for listener in self._on_call_end:
+                listener()
+
+    def on_call_start(self, listener: Any) -> None:
+        """Call ``listener()`` whenever a call of the feed's callback starts."""
+        self._on_call_start.append(listener)
+
+    def on_call_end(self, listener: Any) -> None:
+        """Call ``listener()`` whenever a call of the feed's callback ends."""
+        self._on_call_end.append(listener)
+
+    def call_at(self, moment: float) -> int | None:
+        """The number of the feed's callback call that was running at ``moment`` (None: none was)."""
+        for number, started, ended in reversed(self._calls):
+            if started <= moment and (ended is None or moment <= ended):
+                return number
+        return None
+
+    def calling(self, number: int | None) -> bool:
+        """Whether callback call ``number`` is still running."""
+        if number is None or not self._calls:
+            return False
+        latest, _, ended = self._calls[-1]
+        return latest == number and ended is None
 
     def configure(self, user: str | None, avatar: Any) -> None:
         self.user, self.avatar = user, avatar
@@ -145,7 +190,7 @@ class FeedPlacement(Placement):
         reply, self.waiting = self.waiting, None
         if reply is not None and reply.message in self.feed.objects:
             return reply
-        reply = Reply()
+        reply = Reply(card_type(self.feed))
         reply.message = self.feed.send(
             reply.layout,
             user=self.user or self.feed.callback_user,
@@ -153,7 +198,7 @@ class FeedPlacement(Placement):
             respond=False,
             trigger_post_hook=False,
         )
-        self.scroll()
+        scroll_to_latest(self.feed)
         return reply
 
     def send_ahead(self) -> None:
@@ -188,11 +233,7 @@ class FeedPlacement(Placement):
 
     def keep_in_view(self, reply: Reply) -> None:
         if self.feed.objects and self.feed.objects[-1] is reply.message:
-            self.scroll()
-
-    def scroll(self) -> None:
-        """Scroll the feed to its end."""
-        self.feed._chat_log.scroll_to_latest()
+            scroll_to_latest(self.feed)
 
 
 def placement_for(target: Any) -> Placement:

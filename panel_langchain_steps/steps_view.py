@@ -31,6 +31,7 @@ from panel.layout.base import ListLike
 from panel.viewable import Viewable
 
 from .approval import ApprovalPrompt
+from .material import step_type
 from .placement import FeedPlacement, Placement, Reply, placement_for
 from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text
 from .stream import StepText, Ticker
@@ -72,6 +73,7 @@ class LayoutNode(Node):
         super().__init__(0)
         self.target = layout  # None until the turn's reply exists
         self.managed: list[Viewable] = []
+        self.reply: Reply | None = None  # in a feed, once drawn: shared by the turns it shows
 
     @property
     def layout(self) -> ListLike | None:
@@ -120,6 +122,7 @@ class Turn:
         self.paused = False  # a run of the turn paused at a LangGraph interrupt
         self.resumed = False  # a later run resumed it
         self.finished = False
+        self.call: int | None = None  # the feed's callback call it started in
 
 
 class StepsView:
@@ -128,7 +131,8 @@ class StepsView:
     #: The handler options the view takes (see `ChatStepCallbackHandler` for their docs).
     OPTIONS = (
         "context_exception",
-        "run_types",
+        "include_types",
+        "exclude_types",
         "include_names",
         "exclude_names",
         "include_tags",
@@ -136,6 +140,7 @@ class StepsView:
         "max_depth",
         "show_glue",
         "title",
+        "title_function",
         "collapsed_on_success",
         "flush_interval",
         "max_steps",
@@ -149,6 +154,7 @@ class StepsView:
     def __init__(self, trace: Trace, target: Any, report: Callable[..., None], **options: Any):
         self.trace = trace
         self._placement: Placement = placement_for(target)
+        self._step_type = step_type(target)
         self.layout: ListLike = self._placement.layout
         self._report = report
         self._renderer = Renderer(report)
@@ -173,17 +179,20 @@ class StepsView:
         #: Turns paused at an interrupt, waiting to be resumed (oldest first).
         self._paused: list[Turn] = []
         self._shared: LayoutNode | None = None
+        self._last_call_turn: Turn | None = None
         self.configure(**options)
         self._subscription = trace.subscribe(self._ticker.wake)
         if isinstance(target, ChatFeed):
             target.param.watch(self._feed_changed, "objects")
-            target.param.watch(self._callback_changed, "_callback_state")
+            self._placement.on_call_end(self._call_ended)
+            self._placement.on_call_start(lambda: self._next_turn(self._send_ahead))
+            self._placement.on_call_end(lambda: self._next_turn(self._withdraw))
 
     def configure(self, **options: Any) -> None:
         """Take the handler's options; they apply from the next tick."""
         with self._lock:
             self._visibility = Visibility(
-                run_types=frozenset(options["run_types"]),
+                run_types=frozenset(options["include_types"]).difference(options["exclude_types"]),
                 include_names=frozenset(options["include_names"]),
                 exclude_names=frozenset(options["exclude_names"]),
                 include_tags=frozenset(options["include_tags"]),
@@ -193,7 +202,8 @@ class StepsView:
             )
             self._renderer.param.update(
                 context_exception=options["context_exception"],
-                title_function=options["title"],
+                title_function=options["title_function"],
+                title_template=options["title"],
                 max_chars=options["max_chars"],
             )
             self._collapse = options["collapsed_on_success"]
@@ -296,7 +306,7 @@ class StepsView:
                 paused.resumed = True
                 turn = Turn(run.root_id, paused.node, paused.reply)
             elif isinstance(self._placement, FeedPlacement):
-                turn = Turn(run.root_id, LayoutNode(None))
+                turn = self._feed_turn(run)
             else:
                 if self._shared is None:
                     self._shared = LayoutNode(self._placement.layout)
@@ -320,6 +330,27 @@ class StepsView:
             if turn.root is not None and turn.root.metadata.get("thread_id") == thread
         ]
         return (same or self._paused)[-1]
+
+    def _feed_turn(self, run: RunRecord) -> Turn:
+        """A new turn in a feed: one that starts in the same callback call as the last shares its reply."""
+        root = self.trace.get(run.root_id) or run
+        call = self._placement.call_at(root.start_time or run.start_time or time.time())
+        last = self._last_call_turn
+        if call is not None and last is not None and last.call == call:
+            turn = Turn(run.root_id, last.node, last.reply)
+        else:
+            turn = Turn(run.root_id, LayoutNode(None))
+        turn.call = call
+        if call is not None:
+            self._last_call_turn = turn
+        return turn
+
+    def _call_ended(self) -> None:
+        """The feed's callback returned: its reply may be finished now."""
+        with self._lock:
+            if self._last_call_turn is not None:
+                self._dirty_turns[self._last_call_turn] = None
+        self._ticker.wake()
 
     def _place(self, run: RunRecord, turn: Turn) -> None:
         parent = self.trace.parent(run)
@@ -418,13 +449,15 @@ class StepsView:
     def _draw_turn(self, turn: Turn) -> None:
         if not isinstance(self._placement, FeedPlacement):
             return
-        if turn.node.target is None:
-            turn.reply = self._placement.reply()
-            turn.node.target = turn.reply.steps
+        node = turn.node
+        if node.target is None:
+            node.reply = self._placement.reply()
+            node.target = node.reply.steps
             self._allowance = 0  # a new message is a pass's worth of work: its steps come next
-            self._dirty_nodes[turn.node] = None
+            self._dirty_nodes[node] = None
         elif turn.root is not None and not turn.root.ended:
-            turn.reply.running()  # a paused turn's reply, continued
+            node.reply.running()  # a paused turn's reply, continued
+        turn.reply = node.reply
         if self._answers:
             self._draw_answer(turn)
 
@@ -449,6 +482,11 @@ class StepsView:
                 reply.mark_stopped()
 
     def _finish(self, turn: Turn) -> None:
+        if isinstance(self._placement, FeedPlacement) and (
+            self._placement.calling(turn.call)
+            or any(t.node is turn.node and (t.root is None or not t.root.ended) for t in self._turns.values())
+        ):
+            return  # the reply goes on: its callback call or another of its turns is still running
         turn.finished = True
         root = turn.root
         if turn.paused and not turn.resumed and turn not in self._paused:
@@ -552,7 +590,7 @@ class StepsView:
         self._made += 1
         run = slot.run
         collapsed = self._collapsed(slot)
-        slot.step = Step(
+        slot.step = self._step_type(
             status=STEP_STATUS[run.status],
             default_title=self._title(slot),
             collapsed=collapsed,
@@ -681,18 +719,32 @@ class StepsView:
                 message = turn.reply.message if turn.reply is not None else None
                 if message is not None and id(message) not in present and turn.finished:
                     self._forget(turn)
+            before = {id(obj) for obj in event.old}
+            added = [obj for obj in event.new if id(obj) not in before]
+            if added and self._answers:
+                self._drop_repeated_answer(added)
 
-    def _callback_changed(self, event: Any) -> None:
-        """The feed's callback started (its reply shows at once) or ended (a reply no run took goes).
+    def _drop_repeated_answer(self, added: list[Any]) -> None:
+        """A message that the feed's callback returned and that repeats the reply's answer is removed.
 
-        Both happen in the loop's next turn: once the feed has taken the user's message (its
-        latest) for the callback, and after the stop button has stopped the runs.
+        Apps written for Panel's former ``PanelCallbackHandler`` often return
+        the answer from the callback too; it is shown once, in the reply.
         """
-        state, before = (getattr(value, "value", value) for value in (event.new, event.old))
-        if state == "running" and before not in ("running", "generating"):
-            self._next_turn(self._send_ahead)
-        elif state in ("idle", "stopped"):
-            self._next_turn(self._withdraw)
+        for run in self._subscription.take():
+            self._follow(run)
+        turn = self._last_call_turn
+        if turn is None or not self._placement.calling(turn.call):
+            return
+        candidates = [t.candidate for t in self._turns.values() if t.node is turn.node and t.candidate]
+        answer = max(candidates, key=lambda run: run.start_time, default=None)
+        if answer is None or not answer.ended or answer.tool_calls:
+            return
+        text = answer.text_of("text").strip()
+        for message in added:
+            shown = getattr(message, "object", None)
+            shown = getattr(shown, "content", shown)
+            if text and isinstance(shown, str) and shown.strip() == text:
+                self._placement.feed.remove(message)
 
     def _send_ahead(self) -> None:
         with self._lock, self._batch():

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
-from panel_langchain_steps.providers import PROVIDERS, chat_model, model_label
 from panel_langchain_steps.testing import ScriptedChatModel
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))  # the examples' own helper
+from providers import PROVIDERS, chat_model, model_label
 
 
 @pytest.fixture

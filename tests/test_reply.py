@@ -21,8 +21,8 @@ def steps_card(message):
 
 # The recipes of docs/chat-interface.md: what is shown as steps never decides whether the answer is.
 RECIPES = {
-    "only tools": ({"run_types": ["tool"]}, ["Tool add"]),
-    "only the answer": ({"run_types": []}, []),
+    "only tools": ({"include_types": ["tool"]}, ["Tool add"]),
+    "only the answer": ({"include_types": []}, []),
     "everything": ({}, ["LangGraph", "Model scripted-model", "Tool add", "Model scripted-model"]),
     "no model calls": ({"exclude_names": ["scripted-model"]}, ["LangGraph", "model", "Tool add", "model"]),
     "top level only": ({"max_depth": 1}, ["LangGraph"]),
@@ -49,7 +49,7 @@ def test_the_answer_is_shown_whatever_the_steps(make_handler, recipe, streamed):
 
 async def test_only_tools_with_an_async_stream(make_handler):
     chat = ChatInterface()
-    handler = make_handler(chat, run_types=["tool"])
+    handler = make_handler(chat, include_types=["tool"])
     async for _ in adding_agent().astream(QUESTION, {"callbacks": [handler]}, stream_mode="messages"):
         pass
     handler.flush()
