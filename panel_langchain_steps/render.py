@@ -148,7 +148,10 @@ def status_text(run: RunRecord) -> str:
 
 #: The fields a ``title`` template may use, with what each says.
 TITLE_FIELDS = {
-    "label": 'the run\'s kind and name, e.g. "Tool search" (after its graph node\'s: "agent › Tool search")',
+    "label": (
+        "the run's kind and name, and a tool's arguments, e.g. \"Tool get_weather · Paris\" "
+        '(after its graph node\'s: "agent › Tool search")'
+    ),
     "node": "the LangGraph node the step also stands for, else empty",
     "name": "the run's name",
     "kind": '"chain", "tool", "llm" or "retriever"',

@@ -115,7 +115,7 @@ def test_title_template(make_handler):
     handler = make_handler(title="{label} <b>({status})</b> {kind}")
     shout.invoke("hi", config={"callbacks": [handler]})
     step = only_step(handler)
-    assert step["title"] == "Tool shout &lt;b&gt;(success)&lt;/b&gt; tool"  # shown as text, not markup
+    assert step["title"] == "Tool shout · hi &lt;b&gt;(success)&lt;/b&gt; tool"  # shown as text, not markup
 
 
 def test_title_function_wins_over_the_template(make_handler):
