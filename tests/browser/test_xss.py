@@ -488,7 +488,8 @@ def test_screenshot_of_a_hostile_agent_trace(open_app, tmp_path):
                 pass
 
         run_in_session(feed, run_agent)
-        page.get_by_text("Steps · ").click()  # open the turn's steps, as a user would
+        # Once the turn is over (its card collapsed), open its steps, as a user would.
+        page.get_by_text(re.compile(r"Steps · \d+ steps? · .*done in")).click()
         wait_for_steps(page, len(list(iter_steps(step_tree(feed)))))
         page.wait_for_timeout(1000)
         shot = tmp_path / "hostile-trace.png"
