@@ -198,6 +198,15 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         text below the steps card. False: keep all text in the steps.""",
     )
 
+    serialize_steps = param.Boolean(
+        default=False,
+        doc="""
+        With a chat feed target, what a reply is as chat history
+        (``ChatFeed.serialize()``, the history for the next model call): the
+        answer as the model wrote it, and with True a short readable summary
+        of the turn's steps before it.""",
+    )
+
     resume = param.Callable(
         default=None,
         doc="""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import panel as pn
@@ -19,6 +20,26 @@ ACCEPTED = "a ChatFeed or ChatInterface, a ChatMessage, a list-like Panel layout
 def documents_of(viewable: Viewable) -> list[Document]:
     """The Bokeh documents ``viewable`` is currently rendered in."""
     return [state._views[ref][2] for ref in list(viewable._models) if ref in state._views]
+
+
+class ReplyMessage(ChatMessage):
+    """A reply's chat message: as chat history (``serialize()``, ``str()``) it is the turn's answer.
+
+    ``ChatFeed.serialize()`` builds the history for the next model call from
+    each message's ``serialize()``: a reply gives the answer text as the model
+    wrote it (and, with the handler's ``serialize_steps``, a summary of the
+    steps), not the layout of steps.
+    """
+
+    def __init__(self, reply: Reply, **params: Any):
+        super().__init__(reply.layout, **params)
+        self._reply = reply
+
+    def serialize(
+        self, prefix_with_viewable_label: bool = True, prefix_with_container_label: bool = True
+    ) -> str:
+        history = self._reply.history
+        return history() if history is not None else ""
 
 
 class Reply:
@@ -43,6 +64,8 @@ class Reply:
         #: The run whose text is the answer now, and the text shown for it.
         self.owner: Any = None
         self.text: Any = None
+        #: A function giving the reply as chat history (set by the view).
+        self.history: Callable[[], str] | None = None
 
     def finish(self, count: int, summary: str, collapse: bool) -> None:
         noun = "step" if count == 1 else "steps"
@@ -95,13 +118,14 @@ class FeedPlacement(Placement):
     def reply(self) -> Reply:
         """A new turn's reply, sent to the feed (a turn that continues a paused one keeps its reply)."""
         reply = Reply()
-        reply.message = self.feed.send(
-            reply.layout,
-            user=self.user or self.feed.callback_user,
-            avatar=self.avatar,
-            respond=False,
-            trigger_post_hook=False,
-        )
+        feed = self.feed
+        params: dict[str, Any] = {"renderers": feed.renderers, **feed.message_params}
+        params.update(user=self.user or feed.callback_user, show_edit_icon=False)
+        if self.avatar:
+            params["avatar"] = self.avatar
+        if feed.width:
+            params["width"] = int(feed.width - 80)
+        reply.message = feed.send(ReplyMessage(reply, **params), respond=False, trigger_post_hook=False)
         return reply
 
 

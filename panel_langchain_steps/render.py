@@ -19,7 +19,19 @@ from panel.chat.step import DEFAULT_STATUS_BADGES
 from panel.chat.utils import avatar_lookup, build_avatar_pane
 from panel.widgets.indicators import BooleanStatus
 
-from .safety import SafeMarkdown, code_text, inline_text, plain_text, redact, title_text, to_json
+from . import usage
+from .safety import (
+    SafeMarkdown,
+    clip,
+    code_text,
+    inline_text,
+    plain_text,
+    redact,
+    redact_text,
+    shorten,
+    title_text,
+    to_json,
+)
 from .trace import FAILED, PAUSED, PENDING, RUNNING, STOPPED, SUCCESS, RunRecord
 
 TitleFunction = Callable[[RunRecord], "str | None"]
@@ -38,6 +50,11 @@ STEP_STATUS = {
 }
 
 PAUSE_TEXT = "paused, waiting for input"
+
+_DETAILS = (("cache_read", "cache read"), ("cache_creation", "cache write"), ("reasoning", "reasoning"))
+
+#: What a model step says when its text is the reply's answer.
+ANSWERED = "The answer is shown below the steps."
 
 _KIND_LABELS = {"tool": "Tool", "llm": "Model", "retriever": "Retriever"}
 _REASONING_STYLE = {"opacity": "0.75", "font-style": "italic", "border-left": "3px solid #ccc"}
@@ -74,7 +91,13 @@ class Step(ChatStep):
         A function returning the body's Markdown parts, built or not.""",
     )
 
-    _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None}
+    text = param.Callable(
+        default=None,
+        doc="""
+        A function returning the body as readable text parts (what `serialize` gives).""",
+    )
+
+    _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None, "text": None}
 
     @param.depends("status", "default_badges", watch=True)
     def _render_avatar(self) -> None:
@@ -96,8 +119,9 @@ class Step(ChatStep):
         return "\n".join(self.body()) if self.body is not None else ""
 
     def serialize(self, *args: Any, **kwargs: Any) -> str:
-        """The step as readable text: its title, then its body."""
-        return "\n".join(filter(None, [html.unescape(self.title), self.body_text]))
+        """The step as readable text: its title, then its body, every value as written."""
+        body = "\n\n".join(self.text()) if self.text is not None else self.body_text
+        return "\n".join(filter(None, [html.unescape(self.title), body]))
 
 
 def format_duration(seconds: float) -> str:
@@ -136,9 +160,10 @@ def status_text(run: RunRecord) -> str:
     return f"stopped after {took}"
 
 
-def default_title(run: RunRecord) -> str:
-    """The built-in title for the run's current status."""
-    return f"{label(run)} · {status_text(run)}"
+def default_title(run: RunRecord, answered: bool = False) -> str:
+    """The built-in title for the run's current status (``answered``: its text is the reply's answer)."""
+    where = " · answer below" if answered else ""
+    return f"{label(run)}{where} · {status_text(run)}"
 
 
 class Renderer(param.Parameterized):
@@ -147,12 +172,14 @@ class Renderer(param.Parameterized):
     context_exception = param.String(default="summary")
     title_function = param.Callable(default=None)
     max_chars = param.Integer(default=20_000, allow_None=True)
+    prices = param.Dict(default={})
+    context_windows = param.Dict(default={})
 
     def __init__(self, report: Callable[[RunRecord, str, BaseException], None], **params: Any):
         super().__init__(**params)
         self._report = report
 
-    def title(self, run: RunRecord) -> str:
+    def title(self, run: RunRecord, answered: bool = False) -> str:
         """The title for the run's status: the user's title function, else ours; always inert."""
         if self.title_function is not None:
             try:
@@ -162,44 +189,78 @@ class Renderer(param.Parameterized):
             else:
                 if custom is not None:
                     return title_text(str(custom))
-        return title_text(default_title(run))
+        return title_text(default_title(run, answered))
 
-    def body(self, run: RunRecord, *, shows_error: bool, answer_below: bool) -> list[tuple[str, str]]:
+    def body(
+        self, run: RunRecord, *, shows_error: bool, answer_below: bool, plain: bool = False
+    ) -> list[tuple[str, str]]:
         """The step's body as ``(key, markdown)`` parts, in order.
 
         Keys starting with ``"text:"`` are streamed sections (they only grow);
         ``answer_below``: the run's text is the reply's answer, shown there.
+        ``plain``: readable text instead of Markdown (`Step.serialize`), every
+        value as written (redacted, never escaped).
         """
+        data = self._plain if plain else self._data
         parts: list[tuple[str, str]] = []
         if run.kind == "tool":
-            parts += self._data("input", run.inputs, "Input")
+            parts += data("input", run.inputs, "Input")
         elif run.kind == "retriever":
-            parts += self._data("query", run.inputs, "Query")
+            parts += data("query", run.inputs, "Query")
         for section in ("reasoning", "text"):
             text = run.text_of(section)
             if text and section == "text" and answer_below:
-                parts.append(("answered", "*The answer is shown below the steps.*"))
+                parts.append(("answered", ANSWERED if plain else f"*{ANSWERED}*"))
             elif text:
                 parts.append((f"text:{section}", text))
         for number, event in enumerate(run.events):
-            parts += self._data(f"event:{number}", event.get("data"), inline_text(str(event.get("name"))))
+            parts += data(f"event:{number}", event.get("data"), str(event.get("name")))
         for number, call in enumerate(run.tool_calls):
-            parts += self._data(
-                f"call:{number}", call.get("args"), f"Calls {inline_text(str(call.get('name')))}"
-            )
-        if run.usage:
-            tokens = (
-                f"*Tokens: {run.usage.get('input_tokens', 0)} in · {run.usage.get('output_tokens', 0)} out*"
-            )
-            parts.append(("usage", tokens))
+            args = call.get("args")
+            if isinstance(args, str) and not plain:  # still streaming: the JSON so far
+                heading = f"**Calls {inline_text(str(call.get('name')))}**"
+                parts.append((f"call:{number}", f"{heading}\n\n{code_text(args, self.max_chars, 'json')}"))
+            else:
+                parts += data(f"call:{number}", args, f"Calls {call.get('name')}")
+        footer = self.footer(run, markdown=not plain)
+        if footer:
+            parts.append(("usage", footer if plain else f"*{footer}*"))
         if run.ended:
             if run.kind == "tool" and run.status == SUCCESS:
-                parts += self._data("output", run.outputs, "Output")
+                parts += data("output", run.outputs, "Output")
             elif run.kind == "retriever" and run.status == SUCCESS:
-                parts += self._documents((run.outputs or {}).get("documents", []))
+                parts += self._documents((run.outputs or {}).get("documents", []), plain)
         if shows_error and run.error and self.context_exception != "ignore":
-            parts.append(("error", self._error(run.error)))
+            parts.append(("error", self._error(run.error, plain)))
         return parts
+
+    def footer(self, run: RunRecord, markdown: bool = False) -> str:
+        """A model run's numbers as one line: tokens, model, speed, cost and context window."""
+        if run.kind != "llm" or not (run.usage or run.model):
+            return ""
+        counts = usage.tokens(run.usage)
+        facts = [f"Tokens: {counts['input']:,} in · {counts['output']:,} out"] if run.usage else []
+        for key, name in (
+            ("cache_read", "cache read"),
+            ("cache_creation", "cache write"),
+            ("reasoning", "reasoning"),
+        ):
+            if counts[key]:
+                facts.append(f"{counts[key]:,} {name}")
+        if run.model:
+            facts.append(inline_text(run.model) if markdown else shorten(run.model))
+        first, rate = usage.speed(run) if run.streamed else (None, None)
+        if first is not None:
+            facts.append(f"first token {format_duration(first)}")
+        if rate is not None and run.ended:
+            facts.append(f"{rate:,.0f} tokens/s")
+        priced = usage.cost(run, self.prices)
+        if priced is not None:
+            facts.append(usage.format_cost(priced))
+        window = self.context_windows.get(run.model or "")
+        if window and counts["input"]:
+            facts.append(f"context {counts['input'] / window:.0%} of {window:,}")
+        return " · ".join(facts)
 
     def _data(self, key: str, value: Any, heading: str) -> list[tuple[str, str]]:
         """Structured data as a JSON block, text as text, under a heading."""
@@ -209,22 +270,40 @@ class Renderer(param.Parameterized):
             body = plain_text(value, self.max_chars)
         else:
             body = code_text(to_json(redact(value)), self.max_chars, "json")
-        return [(key, f"**{heading}**\n\n{body}")]
+        return [(key, f"**{inline_text(heading)}**\n\n{body}")]
 
-    def _documents(self, documents: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    def _plain(self, key: str, value: Any, heading: str) -> list[tuple[str, str]]:
+        """Data as readable text under a heading: text as written, structures as JSON (redacted)."""
+        if value is None or value == "":
+            return []
+        text = redact_text(value) if isinstance(value, str) else to_json(redact(value))
+        shown, note = clip(text, self.max_chars)
+        return [(key, f"{shorten(heading)}:\n{shown}{note}")]
+
+    def _documents(self, documents: list[dict[str, Any]], plain: bool = False) -> list[tuple[str, str]]:
         if not documents:
-            return [("documents", "*No documents found.*")]
+            return [("documents", "No documents found." if plain else "*No documents found.*")]
         parts = []
         limit = min(DOCUMENT_CHARS, self.max_chars or DOCUMENT_CHARS)
         for number, document in enumerate(documents, 1):
             metadata = redact(document.get("metadata") or {})
             source = metadata.get("source") or metadata.get("title") or f"Document {number}"
-            snippet = plain_text(str(document.get("page_content", "")), limit)
-            parts.append((f"document:{number}", f"**{number}. {inline_text(str(source))}**\n\n{snippet}"))
+            content = str(document.get("page_content", ""))
+            if plain:
+                shown, note = clip(redact_text(content), limit)
+                parts.append((f"document:{number}", f"{number}. {shorten(str(source))}:\n{shown}{note}"))
+            else:
+                snippet = plain_text(content, limit)
+                parts.append((f"document:{number}", f"**{number}. {inline_text(str(source))}**\n\n{snippet}"))
         return parts
 
-    def _error(self, error: dict[str, str]) -> str:
+    def _error(self, error: dict[str, str], plain: bool = False) -> str:
         if self.context_exception == "verbose" and error.get("traceback"):
+            if plain:
+                return clip(redact_text(error["traceback"].rstrip()), self.max_chars)[0]
             return code_text(error["traceback"].rstrip(), self.max_chars, "python")
+        if plain:
+            message = clip(redact_text(error.get("message", "")), self.max_chars)[0]
+            return f"{shorten(error.get('type', 'Error'))}: {message}"
         name = inline_text(error.get("type", "Error"))
         return f"**{name}**: {plain_text(error.get('message', ''), self.max_chars)}"

@@ -29,6 +29,7 @@ from panel.layout.base import ListLike
 from panel.viewable import Viewable
 
 from .approval import ApprovalPrompt
+from .history import history_text, speaks_for_turn
 from .placement import FeedPlacement, Placement, Reply, placement_for
 from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text
 from .stream import StepText, Ticker
@@ -137,6 +138,7 @@ class StepsView:
         "avatar",
         "answer_in_reply",
         "resume",
+        "serialize_steps",
     )
 
     def __init__(self, trace: Trace, target: Any, report: Callable[..., None], **options: Any):
@@ -187,6 +189,7 @@ class StepsView:
             self._collapse = options["collapsed_on_success"]
             self._window = options["max_steps"]
             self._answers = options["answer_in_reply"]
+            self._serialize_steps = options["serialize_steps"]
             self._resume = options["resume"]
             self._ticker.interval = options["flush_interval"]
             self._placement.configure(user=options["user"], avatar=options["avatar"])
@@ -313,9 +316,13 @@ class StepsView:
 
     def _may_answer(self, run: RunRecord) -> bool:
         """Whether a model run speaks for the whole turn (not inside a tool or a subgraph)."""
-        if "nostream" in run.tags or "|" in str(run.metadata.get("langgraph_checkpoint_ns", "")):
-            return False
-        return all(ancestor.kind == "chain" for ancestor in self.trace.ancestors(run))
+        return speaks_for_turn(self.trace, run)
+
+    def _history(self, reply: Reply) -> str:
+        """A reply as chat history: its answer as written (and a summary of its steps, if asked)."""
+        with self._lock:
+            roots = [turn.root_id for turn in self._turns.values() if turn.reply is reply]
+            return history_text(self.trace, roots, reply.owner, self._serialize_steps)
 
     # -- phase 2: Panel ----------------------------------------------------------
 
@@ -373,6 +380,7 @@ class StepsView:
             return
         if turn.node.target is None:
             turn.reply = self._placement.reply()
+            turn.reply.history = lambda reply=turn.reply: self._history(reply)
             turn.node.target = turn.reply.steps
             self._dirty_nodes[turn.node] = None
         elif turn.root is not None and not turn.root.ended and turn.reply.steps.collapsed:
@@ -394,6 +402,7 @@ class StepsView:
             for run in (previous, owner):
                 if run is not None and run.id in self._slots:
                     self._rebuild(self._slots[run.id])
+                    self._dirty_slots[self._slots[run.id]] = None  # its title says where its text went
         if owner is not None:
             if reply.text is None:
                 reply.text = StepText(lambda source: _appended(reply.answer, markdown(source)))
@@ -462,10 +471,11 @@ class StepsView:
         collapsed = self._collapsed(slot)
         slot.step = Step(
             status=STEP_STATUS[run.status],
-            default_title=self._renderer.title(run),
+            default_title=self._renderer.title(run, _answered(slot)),
             collapsed=collapsed,
             collapsed_on_success=False,
             body=lambda: [source for _, source in self._parts(slot)],
+            text=lambda: [source for _, source in self._parts(slot, plain=True)],
             sizing_mode="stretch_width",
             margin=(4, 0, 4, 8),
             css_classes=[f"step-{run.kind}"],
@@ -508,13 +518,13 @@ class StepsView:
         for child in slot.children:
             self._drop(child)
 
-    def _parts(self, slot: Slot) -> list[tuple[str, str]]:
+    def _parts(self, slot: Slot, plain: bool = False) -> list[tuple[str, str]]:
         run = slot.run
-        reply = slot.turn.reply
         return self._renderer.body(
             run,
             shows_error=run.status == FAILED and not self._shown_below(run),
-            answer_below=reply is not None and reply.owner is run,
+            answer_below=_answered(slot),
+            plain=plain,
         )
 
     def _build(self, slot: Slot) -> None:
@@ -540,6 +550,8 @@ class StepsView:
                 part = slot.body[index][1]
                 if isinstance(part, StepText):
                     part.show(source)
+                elif part.object != source:  # e.g. a tool call's arguments, still streaming
+                    part.object = source
                 continue
             if key.startswith("text:"):
                 css = "step-reasoning" if key == "text:reasoning" else "step-message"
@@ -554,7 +566,7 @@ class StepsView:
         run = slot.run
         step = slot.step
         status = STEP_STATUS[run.status]
-        title = self._renderer.title(run)
+        title = self._renderer.title(run, _answered(slot))
         changes: dict[str, Any] = {}
         if step.status != status:
             changes["status"] = status
@@ -597,6 +609,12 @@ class StepsView:
         if turn.node is not None:
             self._dirty_nodes.pop(turn.node, None)
         self.trace.forget(turn.root_id)
+
+
+def _answered(slot: Slot) -> bool:
+    """Whether the slot's run's text is its reply's answer (shown below the steps)."""
+    reply = slot.turn.reply
+    return reply is not None and reply.owner is slot.run
 
 
 def _same(new: list[Viewable], old: list[Viewable]) -> bool:
