@@ -198,6 +198,21 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         text below the steps card. False: keep all text in the steps.""",
     )
 
+    prices = param.Dict(
+        default={},
+        doc="""
+        Model prices, ``{model: (input_per_1M_tokens, output_per_1M_tokens)}``
+        (as `TraceView`'s): each model step's footer and each turn's summary
+        show the cost. Models not listed show no cost.""",
+    )
+
+    models = param.List(
+        default=[],
+        doc="""
+        The chat models in use: a model whose LangChain profile gives
+        ``max_input_tokens`` gets a context-window gauge in its steps' footers.""",
+    )
+
     serialize_steps = param.Boolean(
         default=False,
         doc="""
@@ -283,11 +298,21 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         run = trace.touch(run_id, parent_run_id, "llm")
         if run is None:
             return
+        message = getattr(chunk, "message", None)
         if isinstance(token, str) and token:
             trace.write(run, "text", token)
         elif not isinstance(token, str):
-            for section, text in capture.text_pieces(getattr(chunk, "message", token)):
+            message = message or token
+            for section, text in capture.text_pieces(message):
                 trace.write(run, section, text)
+        if message is not None:
+            # Tool calls as the model writes them, and usage as the provider reports it (kept if stopped).
+            calls = capture.streamed_tool_calls(run.tool_calls, message)
+            if calls is not None:
+                trace.update(run, tool_calls=calls)
+            usage = capture.added_usage(run.usage, message)
+            if usage is not None:
+                trace.update(run, usage=usage)
 
     @_intake
     def on_llm_end(self, response, *, run_id, parent_run_id=None, **kwargs):
@@ -299,7 +324,9 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
             # Nothing streamed (a plain invoke): the text comes from the run's end.
             for section, text in capture.text_pieces(message):
                 self.trace.write(run, section, text, streamed=False)
-        self.trace.update(run, tool_calls=capture.tool_calls(message), usage=capture.usage(message))
+        self.trace.update(
+            run, tool_calls=capture.tool_calls(message), usage=capture.usage(message) or run.usage
+        )
         self.trace.end(run, "success", outputs=message)
 
     @_intake

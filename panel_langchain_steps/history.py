@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .render import format_duration
+from .render import calls_text, format_duration
 from .safety import redact, shorten, to_json
 from .trace import FAILED, RunRecord, Trace
 from .usage import summary
@@ -47,10 +47,10 @@ def steps_summary(runs: list[RunRecord]) -> str:
     numbers = summary(runs)
     starts = [run.start_time for run in runs if run.start_time]
     ends = [run.end_time for run in runs if run.end_time]
-    head = [count(numbers["tool_calls"], "tool call"), count(numbers["model_calls"], "model call")]
+    head = calls_text(numbers)
     if starts and ends:
-        head.append(format_duration(max(ends) - min(starts)))
-    lines = ["Steps: " + ", ".join(head)]
+        head += f", {format_duration(max(ends) - min(starts))}"
+    lines = [f"Steps: {head}"]
     for run in runs:
         if run.kind not in ("tool", "retriever"):
             continue

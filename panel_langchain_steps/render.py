@@ -166,6 +166,27 @@ def default_title(run: RunRecord, answered: bool = False) -> str:
     return f"{label(run)}{where} · {status_text(run)}"
 
 
+def count(number: int, noun: str) -> str:
+    """ "1 tool call", "3 tool calls"."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def calls_text(numbers: dict[str, Any]) -> str:
+    """ "3 tool calls, 2 model calls" from `usage.summary` numbers."""
+    return f"{count(numbers['tool_calls'], 'tool call')}, {count(numbers['model_calls'], 'model call')}"
+
+
+def turn_summary(runs: list[RunRecord], prices: usage.Prices | None = None) -> str:
+    """A turn's numbers for its header: calls, tokens and (priced) cost."""
+    numbers = usage.summary(runs, prices)
+    parts = [calls_text(numbers)]
+    if numbers["total_tokens"]:
+        parts.append(f"{numbers['total_tokens']:,} tokens")
+    if numbers["cost"] is not None:
+        parts.append(usage.format_cost(numbers["cost"]))
+    return " · ".join(parts)
+
+
 class Renderer(param.Parameterized):
     """Turns run records into step titles and body parts, as the handler's options say."""
 
@@ -236,7 +257,7 @@ class Renderer(param.Parameterized):
 
     def footer(self, run: RunRecord, markdown: bool = False) -> str:
         """A model run's numbers as one line: tokens, model, speed, cost and context window."""
-        if run.kind != "llm" or not (run.usage or run.model):
+        if run.kind != "llm" or not (run.usage or (run.model and run.ended)):
             return ""
         counts = usage.tokens(run.usage)
         facts = [f"Tokens: {counts['input']:,} in · {counts['output']:,} out"] if run.usage else []

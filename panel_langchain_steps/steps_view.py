@@ -31,9 +31,10 @@ from panel.viewable import Viewable
 from .approval import ApprovalPrompt
 from .history import history_text, speaks_for_turn
 from .placement import FeedPlacement, Placement, Reply, placement_for
-from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text
+from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text, turn_summary
 from .stream import StepText, Ticker
 from .trace import FAILED, PAUSED, SUCCESS, RunRecord, Trace
+from .usage import context_windows
 from .visibility import Visibility
 
 #: While runs go on, new steps join the page after a pause this many times as long as the
@@ -139,6 +140,8 @@ class StepsView:
         "answer_in_reply",
         "resume",
         "serialize_steps",
+        "prices",
+        "models",
     )
 
     def __init__(self, trace: Trace, target: Any, report: Callable[..., None], **options: Any):
@@ -185,6 +188,8 @@ class StepsView:
                 context_exception=options["context_exception"],
                 title_function=options["title"],
                 max_chars=options["max_chars"],
+                prices=dict(options["prices"]),
+                context_windows=context_windows(options["models"]),
             )
             self._collapse = options["collapsed_on_success"]
             self._window = options["max_steps"]
@@ -414,8 +419,11 @@ class StepsView:
         if turn.paused:
             self._paused = turn  # the next turn continues in its reply
         if turn.reply is not None:
-            count = sum(t.slots for t in self._turns.values() if t.reply is turn.reply)
-            summary = PAUSE_TEXT if turn.paused else status_text(root)
+            turns = [t for t in self._turns.values() if t.reply is turn.reply]
+            count = sum(t.slots for t in turns)
+            runs = [run for t in turns for run in self.trace.runs_of(t.root_id)]
+            numbers = turn_summary(runs, self._renderer.prices)
+            summary = f"{PAUSE_TEXT if turn.paused else status_text(root)} · {numbers}"
             turn.reply.finish(count, summary, collapse=root.status == SUCCESS and not turn.paused)
 
     def _draw_node(self, node: Node, deadline: float | None, create: bool = True) -> bool:

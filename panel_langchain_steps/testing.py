@@ -34,6 +34,15 @@ def split_tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+#: Characters of a tool call's JSON arguments per streamed piece (providers send a few at a time).
+ARGS_PIECE = 6
+
+
+def json_pieces(text: str, size: int = ARGS_PIECE) -> list[str]:
+    """JSON text cut into pieces of ``size`` characters, as providers stream tool-call arguments."""
+    return [text[start : start + size] for start in range(0, len(text), size)]
+
+
 class ScriptedChatModel(BaseChatModel):
     """A chat model that answers from a script instead of a provider.
 
@@ -96,9 +105,9 @@ class ScriptedChatModel(BaseChatModel):
                 for token in split_tokens(block.get(kind, "")):
                     yield AIMessageChunk(content=[{"type": kind, kind: token, "index": index}])
         for index, call in enumerate(reply.tool_calls):
-            args = json.dumps(call["args"])
-            half = len(args) // 2
-            for n, fragment in enumerate((args[:half], args[half:])):
+            # Like OpenAI: the name and id first, then the JSON arguments in small pieces.
+            pieces = ["", *json_pieces(json.dumps(call["args"]))]
+            for n, fragment in enumerate(pieces):
                 first = n == 0
                 yield AIMessageChunk(
                     content="",
@@ -111,16 +120,15 @@ class ScriptedChatModel(BaseChatModel):
                         }
                     ],
                 )
+        yield AIMessageChunk(content="", usage_metadata=self._usage(reply), chunk_position="last")
+
+    def _usage(self, reply: AIMessage) -> dict[str, Any]:
+        """The reply's own ``usage_metadata`` when the script gives one (cache and reasoning
+        details too), else 10 tokens in and one out per word."""
+        if reply.usage_metadata:
+            return dict(reply.usage_metadata)
         output_tokens = max(len(split_tokens(reply.text)), 1)
-        yield AIMessageChunk(
-            content="",
-            usage_metadata={
-                "input_tokens": 10,
-                "output_tokens": output_tokens,
-                "total_tokens": 10 + output_tokens,
-            },
-            chunk_position="last",
-        )
+        return {"input_tokens": 10, "output_tokens": output_tokens, "total_tokens": 10 + output_tokens}
 
     def _generate(
         self,

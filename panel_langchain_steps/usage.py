@@ -73,6 +73,21 @@ def summary(runs: Iterable[RunRecord], prices: Prices | None = None) -> dict[str
     return result
 
 
+def context_windows(models: Iterable[Any]) -> dict[str, int]:
+    """``{model name: max_input_tokens}`` for the chat models whose ``profile`` gives it."""
+    windows = {}
+    for model in models:
+        window = (getattr(model, "profile", None) or {}).get("max_input_tokens")
+        try:
+            name = model._get_ls_params().get("ls_model_name")
+        except Exception:
+            name = None
+        name = name or getattr(model, "model_name", None) or getattr(model, "model", None)
+        if name and isinstance(window, int) and window > 0:
+            windows[str(name)] = window
+    return windows
+
+
 def format_cost(value: float) -> str:
     """A cost in the price table's currency, with enough digits to be more than zero."""
     return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
