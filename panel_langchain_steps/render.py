@@ -134,7 +134,9 @@ def format_duration(seconds: float) -> str:
 
 
 def label(run: RunRecord) -> str:
-    """The run's display name, e.g. "Tool search" or "Model gpt-4o"."""
+    """The run's display name, e.g. "Tool search", "Model gpt-4o" or "Agent math_agent"."""
+    if run.kind == "chain" and run.name and run.metadata.get("lc_agent_name") == run.name:
+        return f"Agent {run.name}"  # an agent made with create_agent(..., name=...)
     kind = _KIND_LABELS.get(run.kind)
     name = run.name or {"llm": "model", "tool": "tool", "retriever": "retriever"}.get(run.kind, "step")
     return f"{kind} {name}" if kind else name

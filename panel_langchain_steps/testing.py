@@ -95,6 +95,9 @@ class ScriptedChatModel(BaseChatModel):
         return AIMessage(content=reply) if isinstance(reply, str) else reply
 
     def _chunks(self, reply: AIMessage) -> Iterator[AIMessageChunk]:
+        # Like Anthropic: the input's usage comes first, the output's last (a stopped run keeps the first).
+        usage = self._usage(reply)
+        yield AIMessageChunk(content="", usage_metadata=_input_usage(usage))
         content = reply.content
         if isinstance(content, str):
             for token in split_tokens(content):
@@ -120,7 +123,7 @@ class ScriptedChatModel(BaseChatModel):
                         }
                     ],
                 )
-        yield AIMessageChunk(content="", usage_metadata=self._usage(reply), chunk_position="last")
+        yield AIMessageChunk(content="", usage_metadata=_output_usage(usage), chunk_position="last")
 
     def _usage(self, reply: AIMessage) -> dict[str, Any]:
         """The reply's own ``usage_metadata`` when the script gives one (cache and reasoning
@@ -165,6 +168,22 @@ class ScriptedChatModel(BaseChatModel):
         for chunk in self._chunks(self._next(messages)):
             await asyncio.sleep(self.token_delay)
             yield ChatGenerationChunk(message=chunk)
+
+
+def _input_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    input_ = usage["input_tokens"]
+    part = {"input_tokens": input_, "output_tokens": 0, "total_tokens": input_}
+    if usage.get("input_token_details"):
+        part["input_token_details"] = dict(usage["input_token_details"])
+    return part
+
+
+def _output_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    output = usage["output_tokens"]
+    part = {"input_tokens": 0, "output_tokens": output, "total_tokens": output}
+    if usage.get("output_token_details"):
+        part["output_token_details"] = dict(usage["output_token_details"])
+    return part
 
 
 def step_tree(layout: Any) -> list[dict[str, Any]]:

@@ -71,7 +71,17 @@ def _is_node_internal(run: Run) -> bool:
     Nodes are tagged ``graph:step:N``; the runnables a node is composed of
     carry the node's metadata and a ``seq:step:N`` tag instead.
     """
-    if "langgraph_node" not in run.metadata:
+    if "langgraph_node" not in run.metadata or is_subgraph(run):
         return False
     tags = run.tags
     return any(t.startswith("seq:step:") for t in tags) and not any(t.startswith("graph:step:") for t in tags)
+
+
+def is_subgraph(run: Run) -> bool:
+    """Whether a run is a LangGraph graph running inside another graph (a subgraph or an agent).
+
+    A graph run as a node takes the node's checkpoint namespace as its own
+    ``checkpoint_ns``; the runs inside it are in deeper namespaces.
+    """
+    namespace = run.metadata.get("checkpoint_ns")
+    return bool(namespace) and namespace == run.metadata.get("langgraph_checkpoint_ns")
