@@ -227,8 +227,19 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         doc="""
         A function ``resume(value)`` (sync or async) that resumes a paused
         LangGraph run, e.g. ``agent.invoke(Command(resume=value), config)``.
-        When set, a step paused at ``interrupt()`` shows Approve and Reject
-        buttons; a click calls it with the value to resume with.""",
+        When set, a step paused at ``interrupt()`` shows the request and its
+        decisions: for ``HumanInTheLoopMiddleware``, Approve, Edit and Reject
+        per tool call (those its ``allowed_decisions`` allow); for any other
+        interrupt, Approve and Reject. Once decided, it is called with the
+        value to resume with.""",
+    )
+
+    tools = param.List(
+        default=[],
+        doc="""
+        The agent's tools: an Edit decision's form is built from the tool's
+        argument schema and validated by it (without, from the arguments the
+        model wrote).""",
     )
 
     # Called on the event loop's thread in async runs, in order, instead of in

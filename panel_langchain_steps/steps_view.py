@@ -142,6 +142,7 @@ class StepsView:
         "serialize_steps",
         "prices",
         "models",
+        "tools",
     )
 
     def __init__(self, trace: Trace, target: Any, report: Callable[..., None], **options: Any):
@@ -196,6 +197,7 @@ class StepsView:
             self._answers = options["answer_in_reply"]
             self._serialize_steps = options["serialize_steps"]
             self._resume = options["resume"]
+            self._tools = {getattr(tool, "name", str(tool)): tool for tool in options["tools"]}
             self._ticker.interval = options["flush_interval"]
             self._placement.configure(user=options["user"], avatar=options["avatar"])
 
@@ -434,7 +436,9 @@ class StepsView:
         """
         if isinstance(node, Slot) and node.asks and not node.prompts:
             requests = _interrupts(node.run.exception)
-            node.prompts = [ApprovalPrompt(request=_value(r), resume=self._resume) for r in requests]
+            node.prompts = [
+                ApprovalPrompt(request=_value(r), resume=self._resume, tools=self._tools) for r in requests
+            ]
         window = self._window + node.extra
         visible = node.children[-window:]
         for child in node.children[: len(node.children) - len(visible)]:
