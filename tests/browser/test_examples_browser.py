@@ -83,8 +83,8 @@ def test_stop_halts_the_run(open_app, agent_chat, monkeypatch):
         assert log.errors == []
 
 
-@pytest.mark.parametrize("approve", [True, False])
-def test_approve_or_reject_a_tool_call(open_app, tool_approval, approve):
+@pytest.mark.parametrize("decision", ["approve", "edit", "reject"])
+def test_approve_edit_or_reject_a_tool_call(open_app, tool_approval, decision):
     tool_approval.CALLS.clear()
     with open_app(tool_approval.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
         send(page, "Email Bob about lunch")
@@ -92,13 +92,24 @@ def test_approve_or_reject_a_tool_call(open_app, tool_approval, approve):
         expect(page.locator(".approval")).to_contain_text("Approve call to send_email?")
         expect(page.locator(".approval")).to_contain_text("bob@example.com")
         assert tool_approval.CALLS == ["lookup_contact"]
-        page.locator(".approve button" if approve else ".reject button").click()
+        page.locator(f".{decision} button").click()
+        if decision == "edit":  # a form from send_email's arguments, filled with the model's
+            to = page.locator(".edit-form input").first
+            expect(to).to_have_value("bob@example.com")
+            to.fill("carol@example.com")
+            page.locator(".send button").click()
+        elif decision == "reject":
+            page.get_by_label("Reason for the model (optional)").fill("Not today.")
+            page.locator(".send button").click()
         answer = page.locator(".reply-answer")
-        if approve:
+        if decision == "approve":
             expect(answer).to_contain_text("Done: Email to bob@example.com sent.")
             assert tool_approval.CALLS == ["lookup_contact", "send_email"]
+        elif decision == "edit":
+            expect(answer).to_contain_text("Email to carol@example.com sent.")
+            assert tool_approval.CALLS == ["lookup_contact", "send_email"]
         else:
-            expect(answer).to_contain_text("OK, I did not send the email.")
+            expect(answer).to_contain_text("OK, I did not send the email. You said: Not today.")
             assert tool_approval.CALLS == ["lookup_contact"]
         expect(page.locator(".chat-steps .card-title")).to_contain_text(" steps · done in ")
         expect(page.locator(".chat-steps")).to_have_count(1)  # the run went on in the same reply
