@@ -20,8 +20,10 @@ SUMMARY_CHARS = 200
 
 
 def speaks_for_turn(trace: Trace, run: RunRecord) -> bool:
-    """Whether a model run speaks for the whole turn (not inside a tool or a subgraph)."""
-    if "nostream" in run.tags or "|" in str(run.metadata.get("langgraph_checkpoint_ns", "")):
+    """Whether a model run may speak for the whole turn: not inside a tool (a subagent called as a
+    tool answers the agent, not the user). An agent used as a graph's node may: when its model call
+    is the turn's last, its text is the answer."""
+    if "nostream" in run.tags:
         return False
     return all(ancestor.kind == "chain" for ancestor in trace.ancestors(run))
 
