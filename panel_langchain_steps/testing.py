@@ -46,9 +46,10 @@ def json_pieces(text: str, size: int = ARGS_PIECE) -> list[str]:
 class ScriptedChatModel(BaseChatModel):
     """A chat model that answers from a script instead of a provider.
 
-    ``responses`` is either a list of replies used in order (a ``str`` or an
-    ``AIMessage`` that may carry ``tool_calls``), or a function from the
-    conversation so far to the next reply. ``token_delay`` seconds pass between
+    ``responses`` is either a list of replies used in order (a ``str``, an
+    ``AIMessage`` that may carry ``tool_calls`` and ``usage_metadata``, or a
+    list of ``AIMessageChunk`` recorded from a provider, streamed as they
+    are), or a function from the conversation so far to the next reply. ``token_delay`` seconds pass between
     streamed tokens, to look like a live model in demos.
     """
 
@@ -94,7 +95,10 @@ class ScriptedChatModel(BaseChatModel):
             reply = self.responses[index]
         return AIMessage(content=reply) if isinstance(reply, str) else reply
 
-    def _chunks(self, reply: AIMessage) -> Iterator[AIMessageChunk]:
+    def _chunks(self, reply: AIMessage | list[AIMessageChunk]) -> Iterator[AIMessageChunk]:
+        if isinstance(reply, list):  # chunks recorded from a provider's integration: as they are
+            yield from reply
+            return
         # Like Anthropic: the input's usage comes first, the output's last (a stopped run keeps the first).
         usage = self._usage(reply)
         yield AIMessageChunk(content="", usage_metadata=_input_usage(usage))
