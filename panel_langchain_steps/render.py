@@ -10,6 +10,7 @@ was. Every piece of run data goes through `safety` on its way to the page.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -20,10 +21,13 @@ from panel.chat.utils import avatar_lookup, build_avatar_pane
 from panel.widgets.indicators import BooleanStatus
 
 from . import usage
+from .progress import PROGRESS
 from .safety import (
     SafeMarkdown,
     clip,
+    code_span,
     code_text,
+    escape_markdown,
     inline_text,
     plain_text,
     redact,
@@ -52,6 +56,10 @@ STEP_STATUS = {
 PAUSE_TEXT = "paused, waiting for input"
 
 _DETAILS = (("cache_read", "cache read"), ("cache_creation", "cache write"), ("reasoning", "reasoning"))
+
+#: Progress events shown in a step (the newest), and the longest text shown of one.
+EVENTS_SHOWN = 20
+EVENT_CHARS = 500
 
 #: What a model step says when its text is the reply's answer.
 ANSWERED = "The answer is shown below the steps."
@@ -236,8 +244,8 @@ class Renderer(param.Parameterized):
                 parts.append(("answered", ANSWERED if plain else f"*{ANSWERED}*"))
             elif text:
                 parts.append((f"text:{section}", text))
-        for number, event in enumerate(run.events):
-            parts += data(f"event:{number}", event.get("data"), str(event.get("name")))
+        if run.events:
+            parts.append(("events", self._events(run.events, plain)))
         for number, call in enumerate(run.tool_calls):
             args = call.get("args")
             if isinstance(args, str) and not plain:  # still streaming: the JSON so far
@@ -284,6 +292,29 @@ class Renderer(param.Parameterized):
         if window and counts["input"]:
             facts.append(f"context {counts['input'] / window:.0%} of {window:,}")
         return " · ".join(facts)
+
+    def _events(self, events: list[dict[str, Any]], plain: bool) -> str:
+        """Progress events as one line each, the newest `EVENTS_SHOWN`: text as text, data as JSON."""
+        lines = [
+            f"{len(events) - EVENTS_SHOWN:,} earlier"
+            if plain
+            else f"*{len(events) - EVENTS_SHOWN:,} earlier*"
+        ]
+        lines = lines if len(events) > EVENTS_SHOWN else []
+        for event in events[-EVENTS_SHOWN:]:
+            name, value = str(event.get("name")), event.get("data")
+            text = (
+                value
+                if isinstance(value, str)
+                else json.dumps(redact(value), ensure_ascii=False, default=str)
+            )
+            text = shorten(text, EVENT_CHARS)
+            if plain:
+                lines.append(text if name == PROGRESS else f"{shorten(name)}: {text}")
+                continue
+            shown = escape_markdown(text) if isinstance(value, str) else code_span(text)
+            lines.append(f"↳ {shown}" if name == PROGRESS else f"**{inline_text(name)}**: {shown}")
+        return "\n".join(lines) if plain else "\n\n".join(lines)
 
     def _data(self, key: str, value: Any, heading: str) -> list[tuple[str, str]]:
         """Structured data as a JSON block, text as text, under a heading."""

@@ -26,7 +26,7 @@ def fetching(state: MessagesState) -> dict[str, Any]:
     """A node that reports progress through LangGraph's stream writer, then waits."""
     write = get_stream_writer()
     write({"page": 1, "of": 3})
-    write("fetched **page 2** of 3")
+    write("fetched **page 2** of 3 <img src=x onerror=alert(1)>")
     PAGES.wait(WAIT)
     return {"messages": [AIMessage(content="fetched")]}
 
@@ -62,11 +62,15 @@ def test_stream_writer_progress_shows_inside_the_running_step(make_handler):
         step = step_named(handler, "fetch")
         assert step["status"] == "running"
         assert '"page": 1' in step["text"]
-        assert "fetched \\*\\*page 2\\*\\* of 3" in step["text"]  # untrusted text, shown as written
+        # Untrusted text, shown as written: nothing in it formats or runs.
+        assert "fetched \\*\\*page 2\\*\\* of 3 \\<img src\\=x onerror\\=alert\\(1\\)\\>" in step["text"]
     finally:
         PAGES.set()
         worker.join(WAIT)
-    assert chunks == [{"page": 1, "of": 3}, "fetched **page 2** of 3"]  # the stream still gets them
+    assert chunks == [
+        {"page": 1, "of": 3},
+        "fetched **page 2** of 3 <img src=x onerror=alert(1)>",
+    ]  # the stream still gets them
     assert step_named(handler, "fetch")["status"] == "success"
 
 
