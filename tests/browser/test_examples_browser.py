@@ -136,3 +136,39 @@ def test_a_long_run_shows_its_newest_steps_and_opens_any(open_app):
         expect(page.get_by_text('"server": "web-011"')).to_be_visible()
         expect(page.get_by_text("web-011: up,")).to_be_visible()
         assert log.errors == []
+
+
+def test_research_team_progress_in_running_branches_then_stop(open_app, monkeypatch):
+    research_team = load("research_team")
+    monkeypatch.setattr(research_team, "READ_SECONDS", 60)  # the branches stay on their first source
+    with open_app(research_team.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
+        send(page, "Report on solar power")
+        running = page.locator(".step-chain", has=page.locator(".step-title", has_text="research · running…"))
+        expect(running).to_have_count(2)  # two parallel branches, each a step of its own
+        for branch in (running.first, running.last):  # each shows its own progress while it runs
+            expect(branch).to_contain_text("↳ Reading the encyclopedia (1 of 3)")
+        page.get_by_role("button", name="Stop").click()
+        expect(page.locator(".step-title", has_text="research · stopped after")).to_have_count(2)
+        expect(page.locator(".chat-steps .card-title")).to_contain_text(" · stopped after ")
+        expect(page.locator(".step-title", has_text="running…")).to_have_count(0)
+        assert log.errors == []
+
+
+def test_research_team_footer_and_answer(open_app, monkeypatch):
+    research_team = load("research_team")
+    monkeypatch.setattr(research_team, "READ_SECONDS", 0)
+    with open_app(research_team.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
+        send(page, "Report on solar power")
+        expect(page.locator(".reply-answer")).to_contain_text("Each topic was researched in parallel")
+        title = page.locator(".chat-steps .card-title")
+        expect(title).to_contain_text("1 tool call, 4 model calls")
+        expand_steps(page)
+        answered = page.locator(".step-title", has_text="answer below")
+        expect(answered).to_have_count(1)
+        expect(page.locator(".step-title", has_text="Agent writer")).to_be_visible()
+        answered.click()  # open the step whose text went to the answer: it says so, and its numbers
+        step = page.locator(".step-llm", has=answered).last
+        expect(step).to_contain_text("The answer is shown below the steps.")
+        expect(step).to_contain_text("Tokens: ")
+        expect(step).to_contain_text("$")
+        assert log.errors == []
