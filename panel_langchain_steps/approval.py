@@ -176,6 +176,8 @@ class ActionReview(Viewer):
 
     decision = param.Dict(default=None, allow_None=True, doc="The decision made, once made.")
 
+    always = param.Boolean(default=False, doc="Whether the user chose to always allow this tool.")
+
     def __init__(self, tool: Any = None, **params: Any):
         super().__init__(**params)
         self._tool = tool
@@ -190,6 +192,11 @@ class ActionReview(Viewer):
                 button = pn.widgets.Button(label=label, color=color, css_classes=[kind])
                 button.on_click(lambda _, kind=kind: self._choose(kind))
                 self._buttons[kind] = button
+        self.always_box = pn.widgets.Checkbox(
+            label=f"Always allow {shorten(str(self.action.get('name', 'this tool')), 60)} in this chat",
+            visible="approve" in self.allowed,
+            css_classes=["always-allow"],
+        )
         self.reason = pn.widgets.TextInput(
             label="Reason for the model (optional)", visible=False, sizing_mode="stretch_width"
         )
@@ -205,6 +212,7 @@ class ActionReview(Viewer):
         self._layout = pn.Column(
             markdown(describe_action(self.action)),
             pn.Row(*self._buttons.values()),
+            self.always_box,
             self._editing,
             self.reason,
             self.send,
@@ -226,6 +234,7 @@ class ActionReview(Viewer):
         if self.decision is not None:
             return
         if kind == "approve":
+            self.always = self.always_box.value
             self._decide({"type": "approve"})
             return
         self._mode = kind
@@ -250,13 +259,13 @@ class ActionReview(Viewer):
         self._problems.object = ""
         self._decide({"type": "edit", "edited_action": {"name": self.action.get("name"), "args": values}})
 
-    def _decide(self, decision: dict[str, Any]) -> None:
-        for widget in [*self._buttons.values(), self.send, self.reason]:
+    def _decide(self, decision: dict[str, Any], note: str = "") -> None:
+        for widget in [*self._buttons.values(), self.send, self.reason, self.always_box]:
             widget.disabled = True
         if self.form is not None:
             for widget in self.form.inputs.values():
                 widget.disabled = True
-        self._outcome.object = _OUTCOMES[decision["type"]]
+        self._outcome.object = _OUTCOMES[decision["type"]] + note
         self.decision = decision
 
 
@@ -277,9 +286,18 @@ class ApprovalPrompt(Viewer):
 
     tools = param.Dict(default={}, doc="Tools by name: their argument schemas build the edit forms.")
 
+    always_allowed = param.Parameter(
+        default=None,
+        doc="""
+        A set of tool names the user chose to always allow (shared by a
+        chat's prompts): their calls are approved without asking, and a
+        call approved with "Always allow" adds its tool.""",
+    )
+
     def __init__(self, **params: Any):
         super().__init__(**params)
         request = self.request
+        self._making = True  # decisions made now are made while the view draws
         self.reviews: list[ActionReview] = []
         self._outcome = markdown("", "approval-outcome")
         actions = request.get("action_requests") if isinstance(request, dict) else None
@@ -294,11 +312,17 @@ class ApprovalPrompt(Viewer):
                 review.param.watch(self._reviewed, "decision")
                 self.reviews.append(review)
             self._layout = pn.Column(*self.reviews, sizing_mode="stretch_width", css_classes=["approval"])
+            allowed = self.always_allowed if self.always_allowed is not None else set()
+            for review in self.reviews:
+                if review.action.get("name") in allowed and "approve" in review.allowed:
+                    review._decide({"type": "approve"}, " (always allowed in this chat)")
+            self._making = False
             return
         self._approve = pn.widgets.Button(label="Approve", color="success", css_classes=["approve"])
         self._reject = pn.widgets.Button(label="Reject", color="danger", css_classes=["reject"])
         self._approve.on_click(lambda _: self.decide(True))
         self._reject.on_click(lambda _: self.decide(False))
+        self._making = False
         self._layout = pn.Column(
             markdown(describe(request)),
             pn.Row(self._approve, self._reject),
@@ -325,33 +349,40 @@ class ApprovalPrompt(Viewer):
         self._outcome.object = "✅ **Approved**" if approved else "❌ **Rejected**"
         _call_soon(self.resume, approved)
 
-    def _reviewed(self, _event: Any) -> None:
+    def _reviewed(self, event: Any) -> None:
         """A call was decided: once all are, resume with every decision in the calls' order."""
+        review = event.obj
+        if review.always and self.always_allowed is not None:
+            self.always_allowed.add(review.action.get("name"))
         if self.decision is not None or any(review.decision is None for review in self.reviews):
             return
         decisions = [review.decision for review in self.reviews]
         kinds = {decision["type"] for decision in decisions}
         outcome = {frozenset({"approve"}): "approved", frozenset({"reject"}): "rejected"}
         self.decision = outcome.get(frozenset(kinds), "decided")
-        _call_soon(self.resume, {"decisions": decisions})
+        # Decided as the prompt was made (always allowed): never resume inside the view's drawing.
+        _call_soon(self.resume, {"decisions": decisions}, defer=self._making)
 
 
-def _call_soon(function: Callable[[Any], Any], value: Any) -> None:
+def _call_soon(function: Callable[[Any], Any], value: Any, defer: bool = False) -> None:
     """Run ``function(value)`` without blocking the caller's event loop.
 
     A coroutine function runs as a task on the running loop; a plain function
-    in a thread when a loop is running (so the page keeps updating), else now.
+    in a thread when a loop is running (so the page keeps updating) or when
+    ``defer``, else now.
     """
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
     if inspect.iscoroutinefunction(function):
-        if loop is None:
-            asyncio.run(function(value))
-        else:
+        if loop is not None:
             loop.create_task(function(value))
-    elif loop is None:
+        elif defer:
+            threading.Thread(target=asyncio.run, args=(function(value),), daemon=True).start()
+        else:
+            asyncio.run(function(value))
+    elif loop is None and not defer:
         function(value)
     else:
         threading.Thread(target=_logged, args=(function, value), daemon=True).start()

@@ -454,6 +454,14 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         self._view.flush()
 
     @property
+    def always_allowed(self) -> set[str]:
+        """Tools the user chose to "always allow" in this chat: their calls are approved without asking.
+
+        Fill it to allow tools from the start, clear it to ask again.
+        """
+        return self._view.always_allowed
+
+    @property
     def open_runs(self) -> int:
         """How many runs have started and not ended (zero once every turn has ended)."""
         return self.trace.open_runs

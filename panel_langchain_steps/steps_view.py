@@ -168,6 +168,8 @@ class StepsView:
         self._dirty_slots: dict[Slot, None] = {}
         self._paused: Turn | None = None
         self._shared: LayoutNode | None = None
+        #: Tools the user chose to always allow, for as long as the view lives (a chat session).
+        self.always_allowed: set[str] = set()
         self.configure(**options)
         self._subscription = trace.subscribe(self._ticker.wake)
         if isinstance(target, ChatFeed):
@@ -437,7 +439,13 @@ class StepsView:
         if isinstance(node, Slot) and node.asks and not node.prompts:
             requests = _interrupts(node.run.exception)
             node.prompts = [
-                ApprovalPrompt(request=_value(r), resume=self._resume, tools=self._tools) for r in requests
+                ApprovalPrompt(
+                    request=_value(r),
+                    resume=self._resume,
+                    tools=self._tools,
+                    always_allowed=self.always_allowed,
+                )
+                for r in requests
             ]
         window = self._window + node.extra
         visible = node.children[-window:]

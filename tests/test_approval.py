@@ -3,6 +3,8 @@ tool's argument schema) or reject with a message, only as ``allowed_decisions`` 
 
 from __future__ import annotations
 
+import threading
+
 from conftest import QUESTION, call
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
@@ -156,3 +158,31 @@ def test_a_rejection_without_a_reason_tells_the_model_it_was_rejected(make_handl
     handler.flush()
     assert RAN == []
     assert "rejected" in answer_text(chat.objects[-1]).lower()
+
+
+def test_always_allow_a_tool_for_the_rest_of_the_chat(make_handler):
+    RAN.clear()
+    agent, tools = hitl_agent([call("delete_file", {"path": "/c"}, "d3")], {"delete_file": True})
+    chat, handler = paused_chat(make_handler, agent, tools)
+    (review,) = reviews(chat.objects[-1].object)
+    (always,) = [
+        w for w in review.select() if getattr(w, "label", "") == "Always allow delete_file in this chat"
+    ]
+    always.value = True
+    click(review, "Approve")
+    handler.flush()
+    assert RAN == ["delete_file /c"] and handler.always_allowed == {"delete_file"}
+
+    # The next turn's call to the same tool is approved without asking.
+    config = {"callbacks": [handler], "configurable": {"thread_id": "t"}}
+    agent.invoke({"messages": [("user", "And again?")]}, config)
+    handler.flush()
+    for _ in range(1000):  # a bounded wait: the graph resumes in a thread of its own
+        if len(RAN) == 2 and handler.open_runs == 0:
+            break
+        threading.Event().wait(0.01)
+    handler.flush()
+    assert RAN == ["delete_file /c", "delete_file /c"]
+    second = reviews(chat.objects[-1].object)[-1]
+    assert second.objects[-1].object == "✅ **Approved** (always allowed in this chat)"
+    assert not any(b.visible and not b.disabled for b in second.select(Button))
