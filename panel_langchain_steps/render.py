@@ -223,14 +223,21 @@ class Renderer(param.Parameterized):
         return title_text(default_title(run, answered))
 
     def body(
-        self, run: RunRecord, *, shows_error: bool, answer_below: bool, plain: bool = False
+        self,
+        run: RunRecord,
+        *,
+        shows_error: bool,
+        answer_below: bool,
+        plain: bool = False,
+        events: list[dict[str, Any]] | None = None,
     ) -> list[tuple[str, str]]:
         """The step's body as ``(key, markdown)`` parts, in order.
 
         Keys starting with ``"text:"`` are streamed sections (they only grow);
         ``answer_below``: the run's text is the reply's answer, shown there.
         ``plain``: readable text instead of Markdown (`Step.serialize`), every
-        value as written (redacted, never escaped).
+        value as written (redacted, never escaped). ``events``: the progress
+        shown (default: the run's own).
         """
         data = self._plain if plain else self._data
         parts: list[tuple[str, str]] = []
@@ -244,8 +251,9 @@ class Renderer(param.Parameterized):
                 parts.append(("answered", ANSWERED if plain else f"*{ANSWERED}*"))
             elif text:
                 parts.append((f"text:{section}", text))
-        if run.events:
-            parts.append(("events", self._events(run.events, plain)))
+        events = run.events if events is None else events
+        if events:
+            parts.append(("events", self._events(events, plain)))
         for number, call in enumerate(run.tool_calls):
             args = call.get("args")
             if isinstance(args, str) and not plain:  # still streaming: the JSON so far

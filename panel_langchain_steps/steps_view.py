@@ -90,6 +90,8 @@ class Slot(Node):
         #: The approval prompts of a paused run (made when the step is first drawn).
         self.prompts: list[ApprovalPrompt] = []
         self.asks = False
+        #: Hidden runs below it whose progress events it shows.
+        self.borrowed: list[RunRecord] = []
 
     @property
     def layout(self) -> Step | None:
@@ -258,6 +260,13 @@ class StepsView:
         ):
             # A hidden run failed and no step says why: give it a step so the error is not lost.
             slot = self._add_slot(run, turn, None)
+        if slot is None and run.events:
+            # A hidden run's progress shows in the nearest shown step above it.
+            anchor = self._anchors.get(run.id)
+            if isinstance(anchor, Slot):
+                if run not in anchor.borrowed:
+                    anchor.borrowed.append(run)
+                self._dirty_slots[anchor] = None
         if slot is not None:
             self._dirty_slots[slot] = None
             if run.status == PAUSED and self._resume is not None and not self._shown_below(run):
@@ -545,6 +554,7 @@ class StepsView:
             shows_error=run.status == FAILED and not self._shown_below(run),
             answer_below=_answered(slot),
             plain=plain,
+            events=_events(slot),
         )
 
     def _build(self, slot: Slot) -> None:
@@ -629,6 +639,15 @@ class StepsView:
         if turn.node is not None:
             self._dirty_nodes.pop(turn.node, None)
         self.trace.forget(turn.root_id)
+
+
+def _events(slot: Slot) -> list[dict[str, Any]]:
+    """The progress events a step shows: its run's and those of hidden runs below it, in time order."""
+    if not slot.borrowed:
+        return slot.run.events
+    return sorted(
+        [*slot.run.events, *(e for run in slot.borrowed for e in run.events)], key=lambda e: e["time"]
+    )
 
 
 def _answered(slot: Slot) -> bool:

@@ -158,3 +158,20 @@ def test_model_footer_has_tokens_speed_cost_and_context(make_handler):
     card = chat.objects[-1].object.objects[0]
     assert "0 tool calls, 1 model call" in card.title and "1,500 tokens" in card.title
     assert "$0.0048" in card.title
+
+
+def test_progress_of_a_hidden_run_shows_in_the_step_above_it(make_handler):
+    """Glue (here a RunnableLambda inside a named chain) is hidden; its progress is not."""
+    from langchain_core.runnables import RunnableLambda
+
+    def index(text: str) -> str:
+        dispatch_custom_event("indexed", {"chunks": 3})
+        return text
+
+    steps = RunnableLambda(lambda text: index(text)) | RunnableLambda(lambda text: text.upper())
+    chain = steps.with_config(run_name="Indexer")
+    handler = make_handler()
+    chain.invoke("doc", config={"callbacks": [handler]})
+    step = step_named(handler, "Indexer")
+    assert step["steps"] == []  # the lambdas are not steps
+    assert '**indexed**: `{"chunks": 3}`' in step["text"]
