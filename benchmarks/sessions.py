@@ -17,11 +17,17 @@ import panel as pn
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.testing import ScriptedChatModel, launch_chromium, served
 
-from .common import ScriptedAgent, percentile, verdict
+from .common import DEEP_JS, ScriptedAgent, percentile, verdict
 from .freshness import WATCHER, Stamps, answer
 
 TOKENS = 300
 TOKEN_DELAY = 0.02  # 50 tokens/s
+
+#: The agent's page is complete: its answer and its reply's summary are shown.
+AGENT_DRAWN = (
+    "(() => { const text = deepText(document); "
+    "return text.includes('Done: looked up') && /Steps · [0-9,]+ steps · done in/.test(text); })()"
+)
 
 
 class LoopProbe:
@@ -174,11 +180,15 @@ def run(sessions: int, agent_calls: int, budget: float = 60.0) -> SessionsResult
             pages = [browser.new_page() for _ in roles]
             for page in pages[:sessions]:
                 page.add_init_script(WATCHER)
+            for page in pages[sessions:]:
+                page.add_init_script(DEEP_JS)
             for page in pages:
                 page.goto(url, wait_until="commit", timeout=120_000)
             together.start(len(roles), timeout=120)
             for done in finished:
                 done.wait(timeout=budget + 60)
+            for page in pages[sessions:]:  # the stalls go on until the agent's page is drawn
+                page.wait_for_function(AGENT_DRAWN, timeout=(budget + 120) * 1000, polling=100)
             probe.settle(timeout=budget + 60)
             seen = []
             for page in pages[:sessions]:

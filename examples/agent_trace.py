@@ -38,7 +38,7 @@ class AgentTrace(pn.viewable.Viewer):
         )
         self.trace_view = TraceView(self.session.handler.trace, prices=PRICES)
         self.saved = pn.pane.Markdown("", margin=(0, 10))
-        save = pn.widgets.Button(name="Save trace as JSON", css_classes=["save-trace"])
+        save = pn.widgets.Button(label="Save trace as JSON", css_classes=["save-trace"])
         save.on_click(lambda _: self.save())
         self._layout = pn.Row(
             self.session,

@@ -115,10 +115,16 @@ class ArgumentsForm(Viewer):
         self._required = set(schema.get("required") or [])
         self._kinds: dict[str, str] = {}
         self.inputs: dict[str, pn.widgets.Widget] = {}
+        # Secrets are shown redacted; an input left as shown sends the model's value unchanged.
+        self._kept: dict[str, tuple[Any, Any]] = {}
         for name in list(properties) + [name for name in args if name not in properties]:
             kind = str((properties.get(name) or {}).get("type", "object"))
             self._kinds[name] = kind
-            self.inputs[name] = _input(shorten(name, 60), kind, args.get(name))
+            value = args.get(name)
+            shown = redact(value)
+            self.inputs[name] = _input(shorten(name, 60), kind, shown)
+            if shown != value:
+                self._kept[name] = (self.inputs[name].value, value)
         self._layout = pn.Column(
             *self.inputs.values(), sizing_mode="stretch_width", css_classes=["edit-form"]
         )
@@ -132,6 +138,9 @@ class ArgumentsForm(Viewer):
         problems: list[str] = []
         for name, widget in self.inputs.items():
             value = widget.value
+            if name in self._kept and value == self._kept[name][0]:
+                values[name] = self._kept[name][1]
+                continue
             if self._kinds[name] in ("object", "array"):
                 if not str(value or "").strip():
                     value = None

@@ -129,7 +129,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         default=False,
         doc="""
         Show composition runs (RunnableSequence, RunnableLambda, prompts,
-        parsers, ...) as steps too.""",
+        parsers, ...) as steps too, and every LangGraph node as a step of its
+        own (by default a node that does one action is shown as that action).""",
     )
 
     title = param.Callable(

@@ -16,9 +16,8 @@ from typing import Any, ClassVar
 
 import param
 from panel.chat import ChatStep
-from panel.chat.step import DEFAULT_STATUS_BADGES
-from panel.chat.utils import avatar_lookup, build_avatar_pane
-from panel.widgets.indicators import BooleanStatus
+from panel.layout import Card
+from panel.pane import HTML
 
 from . import usage
 from .progress import PROGRESS
@@ -81,13 +80,26 @@ def markdown(text: str = "", css_class: str = "step-message") -> SafeMarkdown:
     )
 
 
-class Step(ChatStep):
-    """A `ChatStep` whose status and title changes patch the page in place.
+#: The status badge in a step's header: a dot coloured like `ChatStep`'s default badges.
+_BADGE = (
+    '<span class="step-badge step-badge-{status}" style="display:inline-block;width:12px;height:12px;'
+    'border-radius:50%;margin-right:6px;vertical-align:-1px;box-sizing:border-box;{look}"></span>'
+)
+_BADGE_LOOKS = {
+    "pending": "border:2px solid #0072b5",
+    "running": "background:#ffc107",
+    "success": "background:#198754",
+    "failed": "background:#dc3545",
+}
 
-    `ChatStep` builds a new status badge for every status and re-sets its
-    header for every title, and each of those makes Panel and Bokeh walk the
-    whole document. Here the badge is recoloured and the title pane (bound to
-    ``title``) updates itself: a run's end costs a couple of property patches.
+
+class Step(ChatStep):
+    """A `ChatStep` with a light header: one title pane, patched in place.
+
+    `ChatStep`'s header is a row of a status badge widget and a title pane,
+    five Bokeh models a step that make each new step several times dearer to
+    build and send. Here the Card's own title pane shows the badge and the
+    title, and a status or title change is one property patch.
 
     A step's body may not be built (it is built when the step is opened):
     ``body_text`` and ``serialize()`` give its full text either way.
@@ -105,21 +117,29 @@ class Step(ChatStep):
         A function returning the body as readable text parts (what `serialize` gives).""",
     )
 
+    title_css_classes = param.List(default=["step-title"])
+
     _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None, "text": None}
 
-    @param.depends("status", "default_badges", watch=True)
+    def __init__(self, *objects: Any, **params: Any) -> None:
+        # Card's initialisation, without ChatStep's header row (the attributes ChatStep's
+        # methods read are set here).
+        self._instance = None
+        self._failed_title = ""
+        Card.__init__(self, *objects, **params)
+
+    @param.depends("status", watch=True)
     def _render_avatar(self) -> None:
-        badge = avatar_lookup(self.status, None, self.default_badges, DEFAULT_STATUS_BADGES)
-        new = build_avatar_pane(badge, ["step-avatar"])
-        current = self._avatar_placeholder.object
-        if isinstance(new, BooleanStatus) and type(current) is type(new):
-            current.param.update(value=new.value, color=new.color)
-        else:
-            self._avatar_placeholder.update(new)
+        self._update_header()
 
     def _update_header(self, *events: param.parameterized.Event) -> None:
-        if self.header is None or self._header_layout.objects != [self.header]:
-            super()._update_header(*events)
+        badge = _BADGE.format(status=self.status, look=_BADGE_LOOKS.get(self.status, ""))
+        header = f'<h3 style="margin:0;font-size:1.1em;font-weight:normal">{badge}{self.title}</h3>'
+        if self._header is None:
+            self._header = HTML(header, css_classes=self.title_css_classes, margin=(5, 0))
+            self._header_layout[:] = [self._header]
+        elif self._header.object != header:
+            self._header.object = header
 
     @property
     def body_text(self) -> str:
@@ -170,10 +190,12 @@ def status_text(run: RunRecord) -> str:
     return f"stopped after {took}"
 
 
-def default_title(run: RunRecord, answered: bool = False) -> str:
-    """The built-in title for the run's current status (``answered``: its text is the reply's answer)."""
+def default_title(run: RunRecord, within: str | None = None, answered: bool = False) -> str:
+    """The built-in title for the run's current status; ``within``: the graph node it stands for;
+    ``answered``: its text is the reply's answer."""
+    name = f"{within} › {label(run)}" if within else label(run)
     where = " · answer below" if answered else ""
-    return f"{label(run)}{where} · {status_text(run)}"
+    return f"{name}{where} · {status_text(run)}"
 
 
 def count(number: int, noun: str) -> str:
@@ -210,8 +232,12 @@ class Renderer(param.Parameterized):
         super().__init__(**params)
         self._report = report
 
-    def title(self, run: RunRecord, answered: bool = False) -> str:
-        """The title for the run's status: the user's title function, else ours; always inert."""
+    def title(self, run: RunRecord, within: str | None = None, answered: bool = False) -> str:
+        """The title for the run's status: the user's title function, else ours; always inert.
+
+        ``within``: the LangGraph node the run's step also stands for; ``answered``: its text
+        is the reply's answer.
+        """
         if self.title_function is not None:
             try:
                 custom = self.title_function(run)
@@ -220,7 +246,7 @@ class Renderer(param.Parameterized):
             else:
                 if custom is not None:
                     return title_text(str(custom))
-        return title_text(default_title(run, answered))
+        return title_text(default_title(run, within, answered))
 
     def body(
         self,

@@ -15,6 +15,7 @@ record when the user opens it.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,11 +36,15 @@ from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_te
 from .stream import StepText, Ticker
 from .trace import FAILED, PAUSED, SUCCESS, RunRecord, Trace
 from .usage import context_windows
-from .visibility import Visibility
+from .visibility import GENERIC_NODES, Visibility, is_graph_node
 
 #: While runs go on, new steps join the page after a pause this many times as long as the
 #: last such pass took: drawing takes at most half of the event loop from the runs.
 STEP_BACKOFF = 1
+
+#: A first guess at what one new step costs the event loop, all told: made, joined to the page
+#: and sent. The view then learns it from its own passes.
+FIRST_STEP_COST = 0.02
 
 
 class Node:
@@ -49,6 +54,7 @@ class Node:
         self.depth = depth
         self.children: list[Slot] = []
         self.extra = 0  # earlier steps the user asked to see beyond the window
+        self.first = 0  # children before this one have no step: they left the window before
         self.button: pn.widgets.Button | None = None
 
     @property
@@ -114,7 +120,6 @@ class Turn:
         self.root: RunRecord | None = None
         #: The latest model run whose text may be the turn's answer.
         self.candidate: RunRecord | None = None
-        self.slots = 0
         self.paused = False  # a run of the turn paused at a LangGraph interrupt
         self.finished = False
 
@@ -162,6 +167,9 @@ class StepsView:
         self._lock = threading.RLock()
         self._drawing = False
         self._steps_due = 0.0
+        self._step_cost = FIRST_STEP_COST
+        self._allowance = math.inf  # steps this pass may make
+        self._made = 0  # steps this pass made
         self._turns: dict[str, Turn] = {}
         self._anchors: dict[str, Slot | None] = {}
         self._slots: dict[str, Slot] = {}
@@ -220,12 +228,23 @@ class StepsView:
                 self._follow(run)
             if not (self._dirty_turns or self._dirty_nodes or self._dirty_slots):
                 return None
+            started = time.monotonic()
+            # A new step costs far more than the 20 ms check between steps can see (its models
+            # are built and sent when the batch ends): a pass makes as many as its time allows.
+            self._allowance = (
+                math.inf if deadline is None else max(1, (deadline - started) // self._step_cost)
+            )
+            self._made = 0
             self._drawing = True
             try:
                 with self._batch():
-                    return self._draw(deadline)
+                    due = self._draw(deadline)
             finally:
                 self._drawing = False
+            if self._made and deadline is not None:
+                cost = (time.monotonic() - started) / self._made
+                self._step_cost = (self._step_cost + cost) / 2
+            return due
 
     @contextmanager
     def _batch(self) -> Iterator[None]:
@@ -266,9 +285,12 @@ class StepsView:
             if isinstance(anchor, Slot):
                 if run not in anchor.borrowed:
                     anchor.borrowed.append(run)
+                    self._dirty_nodes[anchor.parent] = None  # a node with progress shows as itself
                 self._dirty_slots[anchor] = None
         if slot is not None:
             self._dirty_slots[slot] = None
+            if (run.ended or len(run.events) == 1) and is_graph_node(run):
+                self._dirty_nodes[slot.parent] = None  # a failed node, or one with progress, shows as itself
             if run.status == PAUSED and self._resume is not None and not self._shown_below(run):
                 slot.asks = True
         if run.kind == "llm" and self._answers and run.text_length("text") and self._may_answer(run):
@@ -315,8 +337,9 @@ class StepsView:
         slot = Slot(run, node, turn)
         node.children.append(slot)
         self._anchors[run.id] = self._slots[run.id] = slot
-        turn.slots += 1
         self._dirty_nodes[node] = None
+        if isinstance(node, Slot):
+            self._dirty_nodes[node.parent] = None  # it may have stood in for its one action
         return slot
 
     def _shown_below(self, run: RunRecord) -> bool:
@@ -365,7 +388,7 @@ class StepsView:
                 self._contained(self._draw_slot, slot)
         if self._dirty_nodes and (deadline is None or started >= self._steps_due or self._settled()):
             for node in sorted(self._dirty_nodes, key=lambda node: node.depth):
-                if node.layout is not None and not self._contained(self._draw_node, node, deadline):
+                if node.layout is not None and not self._contained(self._draw_node, node):
                     break
                 self._dirty_nodes.pop(node, None)
                 if _late(deadline):
@@ -400,6 +423,7 @@ class StepsView:
             turn.reply = self._placement.reply()
             turn.reply.history = lambda reply=turn.reply: self._history(reply)
             turn.node.target = turn.reply.steps
+            self._allowance = 0  # a new message is a pass's worth of work: its steps come next
             self._dirty_nodes[turn.node] = None
         elif turn.root is not None and not turn.root.ended and turn.reply.steps.collapsed:
             turn.reply.steps.collapsed = False  # a paused turn's reply, continued
@@ -432,18 +456,26 @@ class StepsView:
         if turn.paused:
             self._paused = turn  # the next turn continues in its reply
         if turn.reply is not None:
-            turns = [t for t in self._turns.values() if t.reply is turn.reply]
-            count = sum(t.slots for t in turns)
-            runs = [run for t in turns for run in self.trace.runs_of(t.root_id)]
+            count = sum(
+                1
+                for slot in self._slots.values()
+                if slot.turn.reply is turn.reply and self._action(slot) is slot
+            )
+            runs = [
+                run
+                for t in self._turns.values()
+                if t.reply is turn.reply
+                for run in self.trace.runs_of(t.root_id)
+            ]
             numbers = turn_summary(runs, self._renderer.prices)
             summary = f"{PAUSE_TEXT if turn.paused else status_text(root)} · {numbers}"
             turn.reply.finish(count, summary, collapse=root.status == SUCCESS and not turn.paused)
 
-    def _draw_node(self, node: Node, deadline: float | None, create: bool = True) -> bool:
+    def _draw_node(self, node: Node, create: bool = True) -> bool:
         """Put the node's visible child steps in its layout; False if some are still to be made.
 
-        Missing steps are made newest first, at least one, until ``deadline``
-        (none with ``create=False``).
+        Missing steps are made newest first, as many as the pass allows (none
+        with ``create=False``).
         """
         if isinstance(node, Slot) and node.asks and not node.prompts:
             requests = _interrupts(node.run.exception)
@@ -458,17 +490,21 @@ class StepsView:
             ]
         window = self._window + node.extra
         visible = node.children[-window:]
-        for child in node.children[: len(node.children) - len(visible)]:
+        start = len(node.children) - len(visible)
+        for child in node.children[node.first : start]:
             self._drop(child)
-        done, made = True, False
-        for child in reversed(visible):
-            if child.step is None:
-                if not create or (made and _late(deadline)):
+        node.first = start
+        actions = [self._action(child) for child in visible]
+        done = True
+        for child, action in zip(reversed(visible), reversed(actions), strict=True):
+            if action is not child:
+                self._drop_step(child)
+            if action.step is None:
+                if not create or self._made >= self._allowance:
                     done = False
                     continue
-                self._create(child, deadline)
-                made = True
-        shown = [child.step for child in visible if child.step is not None]
+                self._create(action)
+        shown = [action.step for action in actions if action.step is not None]
         hidden = len(node.children) - len(visible)
         managed = ([self._button(node, hidden)] if hidden else []) + shown
         objects = node.own_objects() + managed
@@ -478,6 +514,31 @@ class StepsView:
         if not _same(objects, layout.objects):
             layout.objects = objects
         return done
+
+    def _action(self, slot: Slot) -> Slot:
+        """The slot whose step shows ``slot``: a LangGraph node doing one action is that action.
+
+        A node keeps a step of its own when it holds several steps, when it
+        failed and its action did not, when it asks for approval, or when it
+        reports progress of its own.
+        """
+        while (
+            not self._visibility.show_glue
+            and is_graph_node(slot.run)
+            and len(slot.children) == 1
+            and not slot.asks
+            and not (slot.run.events or slot.borrowed)
+            and (slot.run.status != FAILED or slot.children[0].run.status == FAILED)
+        ):
+            slot = slot.children[0]
+        return slot
+
+    def _title(self, slot: Slot) -> str:
+        node = slot.parent
+        within = None
+        if isinstance(node, Slot) and node.run.name not in GENERIC_NODES and self._action(node) is slot:
+            within = node.run.name
+        return self._renderer.title(slot.run, within, _answered(slot))
 
     def _button(self, node: Node, hidden: int) -> pn.widgets.Button:
         more = min(hidden, self._window)
@@ -495,12 +556,13 @@ class StepsView:
             self._dirty_nodes[node] = None
         self.flush()
 
-    def _create(self, slot: Slot, deadline: float | None) -> None:
+    def _create(self, slot: Slot) -> None:
+        self._made += 1
         run = slot.run
         collapsed = self._collapsed(slot)
         slot.step = Step(
             status=STEP_STATUS[run.status],
-            default_title=self._renderer.title(run, _answered(slot)),
+            default_title=self._title(slot),
             collapsed=collapsed,
             collapsed_on_success=False,
             body=lambda: [source for _, source in self._parts(slot)],
@@ -512,8 +574,8 @@ class StepsView:
         slot.step.param.watch(lambda event: self._opened(slot, event.new), "collapsed")
         if not collapsed:
             self._build(slot)
-        # Its own steps are made in this pass only while there is time (before it joins the page).
-        if not self._draw_node(slot, deadline, create=not _late(deadline)):
+        # Its own steps are made in this pass while it allows (before it joins the page).
+        if not self._draw_node(slot):
             self._dirty_nodes[slot] = None
 
     def _collapsed(self, slot: Slot) -> bool:
@@ -536,16 +598,20 @@ class StepsView:
                 return
             # Only this step changes now (what else is pending waits for its tick): a quick answer.
             with self._batch():
-                if self._contained(self._draw_node, slot, None, False):
+                if self._contained(self._draw_node, slot, False):
                     self._dirty_nodes.pop(slot, None)
 
     def _drop(self, slot: Slot) -> None:
         """The slot leaves the page: free its step and everything in it."""
-        if slot.step is None:
-            return
-        slot.step, slot.body, slot.built, slot.button = None, [], False, None
+        if slot.step is None and self._action(slot) is slot:
+            return  # nothing of it is on the page
+        self._drop_step(slot)
         for child in slot.children:
             self._drop(child)
+
+    def _drop_step(self, slot: Slot) -> None:
+        """Free the slot's own step (its child steps stay)."""
+        slot.step, slot.body, slot.built, slot.button = None, [], False, None
 
     def _parts(self, slot: Slot, plain: bool = False) -> list[tuple[str, str]]:
         run = slot.run
@@ -596,7 +662,7 @@ class StepsView:
         run = slot.run
         step = slot.step
         status = STEP_STATUS[run.status]
-        title = self._renderer.title(run, _answered(slot))
+        title = self._title(slot)
         changes: dict[str, Any] = {}
         if step.status != status:
             changes["status"] = status
@@ -614,7 +680,7 @@ class StepsView:
         elif slot.built and step.collapsed and run.ended:
             slot.body, slot.built = [], False
             self._dirty_nodes[slot] = None
-        if slot in self._dirty_nodes and self._draw_node(slot, None, create=False):
+        if slot in self._dirty_nodes and self._draw_node(slot, create=False):
             del self._dirty_nodes[slot]  # its own parts changed; new child steps wait for their pass
 
     # -- the feed ------------------------------------------------------------------

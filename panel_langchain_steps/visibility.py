@@ -18,6 +18,10 @@ GLUE_PREFIXES = ("Runnable", "ChannelWrite<", "Branch<")
 GLUE_SUFFIXES = ("OutputParser", "PromptTemplate", "Parser")
 GLUE_RUN_TYPES = frozenset({"prompt", "parser"})
 
+#: Names LangChain's and LangGraph's prebuilt agents give their nodes: a node of these names
+#: that stands in for its one action (see `is_graph_node`) adds nothing to the action's title.
+GENERIC_NODES = frozenset({"model", "tools", "agent", "call_model"})
+
 
 @dataclass(frozen=True)
 class Visibility:
@@ -65,6 +69,19 @@ def is_glue(run: Run) -> bool:
     )
 
 
+def is_graph_node(run: Run) -> bool:
+    """Whether a run is a LangGraph node (tagged ``graph:step:N``).
+
+    A node that does one action (one model call, one tool call, ...) is shown
+    as that action; it gets a step of its own only when it holds several.
+    """
+    return run.kind == "chain" and "langgraph_node" in run.metadata and _has_tag(run, "graph:step:")
+
+
+def _has_tag(run: Run, prefix: str) -> bool:
+    return any(tag.startswith(prefix) for tag in run.tags)
+
+
 def _is_node_internal(run: Run) -> bool:
     """A part of a LangGraph node's own sequence, such as a routing function.
 
@@ -73,8 +90,7 @@ def _is_node_internal(run: Run) -> bool:
     """
     if "langgraph_node" not in run.metadata or is_subgraph(run):
         return False
-    tags = run.tags
-    return any(t.startswith("seq:step:") for t in tags) and not any(t.startswith("graph:step:") for t in tags)
+    return _has_tag(run, "seq:step:") and not _has_tag(run, "graph:step:")
 
 
 def is_subgraph(run: Run) -> bool:

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TypedDict
 
 import pytest
-from conftest import QUESTION, adding_agent
+from conftest import QUESTION, adding_agent, shout
+from langgraph.graph import END, START, StateGraph
 
-from panel_langchain_steps.testing import iter_steps, outline, step_tree
+from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, outline, step_tree
 
+# One step per action: the agent's "model" and "tools" nodes show as the model and tool runs.
 EXPECTED_SHAPE = [
     "LangGraph",
-    "  model",
-    "    Model scripted-model",
-    "  tools",
-    "    Tool add",
-    "  model",
-    "    Model scripted-model",
+    "  Model scripted-model",
+    "  Tool add",
+    "  Model scripted-model",
 ]
 
 
@@ -107,3 +107,63 @@ def test_stream_from_a_worker_thread(make_handler):
 
     asyncio.run(main())
     check_trace(handler)
+
+
+class Notes(TypedDict):
+    topic: str
+    notes: list[str]
+
+
+def notes_graph(fail_after_summary: bool = False):
+    """A graph whose "research" node runs two tools and whose "summarize" node calls a model once."""
+    model = ScriptedChatModel(responses=["A summary."])
+
+    def research(state: Notes) -> dict:
+        return {"notes": [shout.invoke(state["topic"]), shout.invoke("more")]}
+
+    def summarize(state: Notes) -> dict:
+        summary = model.invoke(" ".join(state["notes"])).content
+        if fail_after_summary:
+            raise RuntimeError("could not store the summary")
+        return {"notes": [*state["notes"], summary]}
+
+    graph = StateGraph(Notes)
+    graph.add_node("research", research)
+    graph.add_node("summarize", summarize)
+    graph.add_edge(START, "research")
+    graph.add_edge("research", "summarize")
+    graph.add_edge("summarize", END)
+    return graph.compile()
+
+
+def test_a_node_is_shown_as_its_one_action(make_handler):
+    handler = make_handler()
+    notes_graph().invoke({"topic": "steps", "notes": []}, config={"callbacks": [handler]})
+    handler.flush()
+    assert outline(step_tree(handler.layout)) == [
+        "LangGraph",
+        "  research",  # two actions: the node keeps its card
+        "    Tool shout",
+        "    Tool shout",
+        "  summarize › Model scripted-model",  # one action: one card, named after both
+    ]
+
+
+def test_every_node_has_a_card_with_show_glue(make_handler):
+    handler = make_handler(show_glue=True)
+    notes_graph().invoke({"topic": "steps", "notes": []}, config={"callbacks": [handler]})
+    handler.flush()
+    shown = outline(step_tree(handler.layout))
+    assert "  summarize" in shown and "    Model scripted-model" in shown
+
+
+def test_a_node_that_failed_after_its_action_shows_as_itself(make_handler):
+    handler = make_handler()
+    with pytest.raises(RuntimeError):
+        notes_graph(fail_after_summary=True).invoke({"topic": "x", "notes": []}, {"callbacks": [handler]})
+    handler.flush()
+    tree = step_tree(handler.layout)
+    assert outline(tree)[-2:] == ["  summarize", "    Model scripted-model"]
+    summarize = tree[0]["steps"][-1]
+    assert summarize["status"] == "failed" and "could not store the summary" in summarize["text"]
+    assert summarize["steps"][0]["status"] == "success"

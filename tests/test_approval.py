@@ -186,3 +186,16 @@ def test_always_allow_a_tool_for_the_rest_of_the_chat(make_handler):
     second = reviews(chat.objects[-1].object)[-1]
     assert second.objects[-1].object == "✅ **Approved** (always allowed in this chat)"
     assert not any(b.visible and not b.disabled for b in second.select(Button))
+
+
+def test_an_edit_form_shows_secrets_redacted_and_keeps_them_unless_changed():
+    from panel_langchain_steps.approval import ArgumentsForm, argument_schema
+
+    key = "sk-proj-" + "a1B2" * 8
+    args = {"url": "https://api.example.com", "api_key": key}
+    form = ArgumentsForm(argument_schema(None, args), args)
+    assert form.inputs["api_key"].value == "[redacted]"
+    form.inputs["url"].value = "https://other.example.com"
+    assert form.values() == ({"url": "https://other.example.com", "api_key": key}, [])
+    form.inputs["api_key"].value = "new-key"
+    assert form.values()[0]["api_key"] == "new-key"

@@ -35,7 +35,7 @@ def test_one_turn_one_reply(make_handler, streamed):
     (reply,) = chat.objects
     assert answer_text(reply) == "The sum is 3."
     card = steps_card(reply)
-    assert card.collapsed and card.title.startswith("Steps · 7 steps · done in ")
+    assert card.collapsed and card.title.startswith("Steps · 4 steps · done in ")
     models = [s for s in iter_steps(step_tree(reply)) if s["title"].startswith("Model")]
     assert models[0]["text"].startswith("Let me add.")  # it called tools: not the answer
     assert "The sum is 3." not in models[1]["text"]  # the answer is the reply's text

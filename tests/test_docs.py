@@ -25,7 +25,7 @@ def test_readme_quick_start_runs(document):
     (reply,) = chat.objects
     assert answer_text(reply) == "1 + 2 = 3."
     steps = list(iter_steps(step_tree(reply)))
-    assert [s["title"].split(" · ")[0] for s in steps] == ["LangGraph", "model", "Model scripted-model"]
+    assert [s["title"].split(" · ")[0] for s in steps] == ["LangGraph", "Model scripted-model"]
     assert all(s["status"] == "success" for s in steps)
     assert handler.open_runs == 0
 

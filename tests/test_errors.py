@@ -65,10 +65,11 @@ def test_error_modes(make_handler, mode):
     assert raised.value is FAILURE  # the caller gets the run's own exception, unchanged
 
     steps = steps_of(handler)
-    for name in ("LangGraph", "tools", "Tool lookup"):
+    for name in ("LangGraph", "Tool lookup"):
         assert steps[name]["status"] == "failed"
         assert "failed: ValueError after" in steps[name]["title"]
-    assert steps["model"]["status"] == "success"
+    assert "tools" not in steps  # the node that failed with its tool is shown as the tool
+    assert steps["Model scripted-model"]["status"] == "success"
     text = steps["Tool lookup"]["text"]
     if mode in ("raise", "summary"):
         assert "**ValueError**: the \\<b\\>database\\</b\\> is down" in text
@@ -78,7 +79,7 @@ def test_error_modes(make_handler, mode):
     else:
         assert "ValueError" not in text
     # The error is shown once, where it happened, not again by every ancestor.
-    assert steps["tools"]["text"] == steps["LangGraph"]["text"] == ""
+    assert steps["LangGraph"]["text"] == ""
 
 
 def test_handled_tool_error_fails_only_the_tool(make_handler):
@@ -109,7 +110,7 @@ async def test_cancelled_run_is_stopped(make_handler):
     with pytest.raises(asyncio.CancelledError):
         await task
     steps = steps_of(handler)
-    for name in ("LangGraph", "tools", "Tool aslow"):
+    for name in ("LangGraph", "Tool aslow"):
         assert steps[name]["status"] == "failed"
         assert "stopped after" in steps[name]["title"]
         assert "CancelledError" not in steps[name]["text"]

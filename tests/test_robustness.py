@@ -47,8 +47,9 @@ def test_parallel_tool_calls(make_handler):
     create_agent(model, [wait_and_echo]).invoke(QUESTION, config={"callbacks": [handler]})
     handler.flush()
     (graph,) = step_tree(handler.layout)
-    # LangGraph sends each call to its own "tools" node run, on its thread pool.
-    tool_steps = [s for node in graph["steps"] if node["title"].startswith("tools") for s in node["steps"]]
+    # LangGraph sends each call to its own "tools" node run, on its thread pool: each node is
+    # shown as its one tool call.
+    tool_steps = [s for s in graph["steps"] if s["title"].startswith("Tool wait_and_echo")]
     assert len(tool_steps) == 6
     outputs = sorted(step["text"].split("**Output**\n\n")[1] for step in tool_steps)
     assert outputs == [f"echo v{i}" for i in range(6)]

@@ -32,6 +32,8 @@ def send(page: Any, text: str) -> None:
 
 
 def expand_steps(page: Any) -> None:
+    """Open the newest reply's steps card, once the turn has ended and collapsed it."""
+    expect(page.locator(".chat-steps .card-title").last).to_contain_text(" steps · done in ")
     page.locator(".chat-steps .card-header").last.click()
 
 
