@@ -310,6 +310,10 @@ class ApprovalPrompt(Viewer):
         self.reviews: list[ActionReview] = []
         self._outcome = markdown("", "approval-outcome")
         actions = request.get("action_requests") if isinstance(request, dict) else None
+        # HumanInTheLoopMiddleware(interrupt_mode="per_call"): one call, answered with one decision.
+        self._per_call = isinstance(request, dict) and request.get("type") == "tool_approval"
+        if self._per_call:
+            actions = [request]
         if isinstance(actions, list):
             for action in actions:
                 action = action if isinstance(action, dict) else {"name": str(action), "args": {}}
@@ -370,7 +374,8 @@ class ApprovalPrompt(Viewer):
         outcome = {frozenset({"approve"}): "approved", frozenset({"reject"}): "rejected"}
         self.decision = outcome.get(frozenset(kinds), "decided")
         # Decided as the prompt was made (always allowed): never resume inside the view's drawing.
-        _call_soon(self.resume, {"decisions": decisions}, defer=self._making)
+        value = decisions[0] if self._per_call else {"decisions": decisions}
+        _call_soon(self.resume, value, defer=self._making)
 
 
 def _call_soon(function: Callable[[Any], Any], value: Any, defer: bool = False) -> None:

@@ -199,3 +199,31 @@ def test_an_edit_form_shows_secrets_redacted_and_keeps_them_unless_changed():
     assert form.values() == ({"url": "https://other.example.com", "api_key": key}, [])
     form.inputs["api_key"].value = "new-key"
     assert form.values()[0]["api_key"] == "new-key"
+
+
+def test_a_per_call_request_is_answered_with_its_decision(make_handler):
+    """LangChain 1.5's interrupt_mode="per_call": one interrupt per call, resumed with one decision."""
+    import inspect
+
+    if "interrupt_mode" not in inspect.signature(HumanInTheLoopMiddleware).parameters:
+        import pytest
+
+        pytest.skip("HumanInTheLoopMiddleware has no per_call mode before LangChain 1.5")
+    RAN.clear()
+    model = ScriptedChatModel(
+        responses=lambda messages: (
+            AIMessage(content="", tool_calls=[call("delete_file", {"path": "/p"}, "p1")])
+            if messages[-1].type == "human"
+            else f"Results: {results(messages)}"
+        )
+    )
+    middleware = [HumanInTheLoopMiddleware(interrupt_on={"delete_file": True}, interrupt_mode="per_call")]
+    agent = create_agent(model, [delete_file], middleware=middleware, checkpointer=InMemorySaver())
+    chat, handler = paused_chat(make_handler, agent, [delete_file])
+    (review,) = reviews(chat.objects[-1].object)
+    click(review, "Edit")
+    field(review, "path").value = "/q"
+    click(review, "Send")
+    handler.flush()
+    assert RAN == ["delete_file /q"]
+    assert "deleted /q" in answer_text(chat.objects[-1])
