@@ -158,7 +158,7 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         for chunk in self._chunks(self._next(messages)):
-            if self.token_delay:
+            if self.token_delay and _written(chunk):
                 time.sleep(self.token_delay)
             yield ChatGenerationChunk(message=chunk)
 
@@ -170,8 +170,13 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         for chunk in self._chunks(self._next(messages)):
-            await asyncio.sleep(self.token_delay)
+            await asyncio.sleep(self.token_delay if _written(chunk) else 0)
             yield ChatGenerationChunk(message=chunk)
+
+
+def _written(chunk: AIMessageChunk) -> bool:
+    """Whether a chunk carries something the model wrote (the usage-only ones come at once)."""
+    return bool(chunk.content or chunk.tool_call_chunks)
 
 
 def _input_usage(usage: dict[str, Any]) -> dict[str, Any]:
