@@ -1,24 +1,43 @@
 # Two commands on a fresh machine:
 #   make demo   serve the main demo (offline scripted model, no API key) on http://127.0.0.1:5006/agent_chat
-#   make test   lint, then every test on Python 3.12 with the newest Panel and on
-#               Python 3.11 with the oldest supported versions (.ci/min-versions.txt)
+#   make test   lint, the docs site, then every test on Python 3.12 with the newest Panel
+#               and on Python 3.11 with the oldest supported versions (.ci/min-versions.txt);
+#               every part runs whatever another part did, and a summary says which failed
 
 PY312 ?= $(shell PYENV_VERSION=3.12.1 pyenv which python3 2>/dev/null || command -v python3.12)
 PY311 ?= $(shell PYENV_VERSION=3.11.7 pyenv which python3 2>/dev/null || command -v python3.11)
 PORT ?= 5006
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test test-latest test-oldest lint format bench browser clean
+.PHONY: demo test test-latest test-oldest lint docs docs-serve format bench browser clean
 
 demo: .venv/installed
 	.venv/bin/panel serve examples/agent_chat.py --address 127.0.0.1 --port $(PORT) \
 		--allow-websocket-origin=127.0.0.1:$(PORT) --allow-websocket-origin=localhost:$(PORT)
 
-test: lint test-latest test-oldest
+# Each part runs even when an earlier one failed (a 3.12 failure must not hide the 3.11
+# results); the summary lists each part, and the exit status is non-zero if any failed.
+TEST_PARTS = lint docs test-latest test-oldest
+test:
+	@summary=""; failed=""; \
+	for part in $(TEST_PARTS); do \
+		start=$$(date +%s); \
+		if $(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) $$part; then result=passed; else result=FAILED; failed="$$failed $$part"; fi; \
+		summary="$$summary  $$part: $$result in $$(( $$(date +%s) - start )) s\n"; \
+	done; \
+	printf "\nmake test summary:\n$$summary"; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; echo "all passed"
 
 lint: .venv/installed
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+
+# The documentation site (MkDocs Material, API reference from the docstrings); warnings are errors.
+docs: .venv/installed
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir site
+
+docs-serve: .venv/installed
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs serve --dev-addr 127.0.0.1:8000
 
 format: .venv/installed
 	.venv/bin/ruff format .
@@ -54,4 +73,4 @@ browser:
 	touch $@
 
 clean:
-	rm -rf .venv .venv311 .pytest_cache .ruff_cache .hypothesis
+	rm -rf .venv .venv311 .pytest_cache .ruff_cache .hypothesis site

@@ -14,7 +14,7 @@ import panel as pn
 
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.render import Renderer, default_title
-from panel_langchain_steps.testing import launch_chromium, served
+from tests.browser.harness import launch_chromium, served
 
 from .common import DEEP_JS, ScriptedAgent, verdict
 

@@ -11,7 +11,8 @@ import panel as pn
 from langchain_core.callbacks import BaseCallbackHandler
 
 from panel_langchain_steps import ChatStepCallbackHandler
-from panel_langchain_steps.testing import ScriptedChatModel, launch_chromium, served
+from panel_langchain_steps.testing import ScriptedChatModel
+from tests.browser.harness import launch_chromium, served
 
 from .common import DEEP_JS, percentile
 

@@ -15,15 +15,16 @@ from dataclasses import dataclass, field
 import panel as pn
 
 from panel_langchain_steps import ChatStepCallbackHandler
-from panel_langchain_steps.testing import ScriptedChatModel, launch_chromium, served
+from panel_langchain_steps.testing import ScriptedChatModel
+from tests.browser.harness import launch_chromium, served
 
-from .common import DEEP_JS, ScriptedAgent, percentile, verdict
+from .common import DEEP_JS, ScriptedAgent, live_chat, percentile, verdict
 from .freshness import WATCHER, Stamps, answer
 
 TOKENS = 300
 TOKEN_DELAY = 0.02  # 50 tokens/s
 
-#: The agent's page is complete: its answer and its reply's summary are shown.
+#: The agent's page is complete: its answer and its reply's summary (once its steps are drawn).
 AGENT_DRAWN = (
     "(() => { const text = deepText(document); "
     "return text.includes('Done: looked up') && /Steps · [0-9,]+ steps · done in/.test(text); })()"
@@ -166,9 +167,11 @@ def run(sessions: int, agent_calls: int, budget: float = 60.0) -> SessionsResult
     finished = [threading.Event() for _ in roles]
     pending = list(zip(roles, finished, strict=True))
 
-    def app() -> pn.chat.ChatInterface:
+    def app() -> pn.viewable.Viewable:
         if not probe.running:
             probe.start()
+        if not pending:  # a page that loaded again (its first session's tokens count as lost)
+            return pn.pane.Markdown("This page loaded twice.")
         role, done = pending.pop(0)
         chat, work = role()
         together.on_load(work, done)
@@ -205,6 +208,18 @@ def run(sessions: int, agent_calls: int, budget: float = 60.0) -> SessionsResult
     lost = sum(TOKENS - len(d) for d in delays)
     stalls = [late for when, late in probe.late if when >= together.at]
     return SessionsResult(sessions, agent_calls, len(agent.stamps), delays, lost, stalls, probe.settled)
+
+
+def send_ms(repeats: int = 5) -> float:
+    """Median ms of Panel's own ``ChatFeed.send`` of one short message into a live chat: what
+    any reply costs the event loop, with or without this handler."""
+    chat, _ = live_chat()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        chat.send("A message.", respond=False)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
 
 
 def report(args: argparse.Namespace) -> None:
@@ -249,5 +264,7 @@ def report(args: argparse.Namespace) -> None:
         f"{agent_only.stall_max_ms:,.0f} ms (target < 50 ms: {verdict(agent_only.stall_max_ms < 50)}). "
         "Freshness: from `on_llm_new_token` to the token showing in its page (polled every 4 ms). Loop "
         "stall: how late a 10 ms sleep on the server's event loop wakes, once all sessions start. The "
-        f"agent stops calling tools {budget:.0f} s after its first call.\n"
+        f"agent stops calling tools {budget:.0f} s after its first call. The floor of a stall: Panel's "
+        f"own `ChatFeed.send` of one short message takes {send_ms():,.0f} ms here (a turn's reply is "
+        "one such message).\n"
     )

@@ -26,9 +26,10 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.tools import tool
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 
-from panel_langchain_steps.testing import ScriptedChatModel, launch_chromium, served
+from panel_langchain_steps.testing import ScriptedChatModel
 from panel_langchain_steps.trace import Trace
 from panel_langchain_steps.trace_view import TraceView
+from tests.browser.harness import launch_chromium, served
 
 from .common import quiet_gc
 

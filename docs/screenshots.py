@@ -13,9 +13,10 @@ from typing import Any
 
 from playwright.sync_api import expect, sync_playwright
 
-from panel_langchain_steps.testing import launch_chromium, served
-
 ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(ROOT))  # the browser harness lives with the tests, not in the package
+from tests.browser.harness import launch_chromium, served  # noqa: E402
+
 IMAGES = ROOT / "docs" / "images"
 TIMEOUT = 30_000
 

@@ -17,9 +17,9 @@ import panel as pn
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+from providers import chat_model, model_label
 
 from panel_langchain_steps import ChatStepCallbackHandler
-from panel_langchain_steps.providers import chat_model, model_label
 from panel_langchain_steps.testing import ScriptedChatModel
 
 #: Seconds between the scripted model's tokens: slow enough to watch them stream.

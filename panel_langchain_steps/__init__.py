@@ -8,16 +8,19 @@
 from .handler import ChatStepCallbackHandler, StopRun
 from .progress import get_stream_writer
 from .replay import replay
+from .testing import ScriptedChatModel
 from .trace import RunRecord, Trace
-from .trace_view import TraceView
+from .trace_view import TraceView, totals
 
 __all__ = [
     "ChatStepCallbackHandler",
     "RunRecord",
+    "ScriptedChatModel",
     "StopRun",
     "Trace",
     "TraceView",
     "get_stream_writer",
     "replay",
+    "totals",
 ]
 __version__ = "0.1.0"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import warnings
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -19,8 +20,11 @@ import param
 from langchain_core.callbacks import BaseCallbackHandler
 from panel.chat import ChatFeed
 from panel.layout.base import ListLike
+from panel.viewable import Viewer
 
 from . import capture
+from .compat import watch_callback_state
+from .render import check_title
 from .steps_view import StepsView
 from .trace import RUNNING, STOPPED, RunRecord, Trace
 from .visibility import RUN_TYPES
@@ -40,6 +44,16 @@ class StopRun(BaseException):
     """
 
 
+class TitleTemplate(param.String):
+    """A title template: a string whose fields are checked when it is set."""
+
+    def _validate_value(self, val: Any, allow_None: bool) -> None:
+        if callable(val):
+            raise ValueError("title is a template string; a function goes in title_function")
+        super()._validate_value(val, allow_None)
+        check_title(val)
+
+
 def _intake(method: Callable[..., Any]) -> Callable[..., Any]:
     """Take a LangChain callback in: halt it if stopped, record it, contain any fault."""
     halts = method.__name__.endswith(("_start", "_new_token"))
@@ -56,18 +70,23 @@ def _intake(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
+class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
     """Shows every step of a LangChain or LangGraph run as a live, nested `ChatStep`.
 
-    Attach it to any runnable with ``config={"callbacks": [handler]}``. Each
-    chain, tool, model and retriever run is recorded in ``handler.trace``
-    and gets a step inside its parent's step; tokens stream in; errors fail
-    the step as ``context_exception`` says.
+    Attach it to any runnable with ``config={"callbacks": [handler]}`` (or to
+    the constructors of models, tools and agents). Each chain, tool, model and
+    retriever run is recorded in ``handler.trace`` and gets a step inside its
+    parent's step; tokens stream in; errors fail the step as
+    ``context_exception`` says.
 
     ``target`` is where top-level steps go: a ``ChatFeed`` or
     ``ChatInterface`` (one reply message per turn), a ``ChatMessage``, any
     list-like layout such as a ``Column``, or ``None`` for a new ``Column``
-    available as ``handler.layout``.
+    available as ``handler.layout``. The handler is a Panel `Viewer`: put it
+    in a layout, or show it in a notebook, to show ``handler.layout``.
+
+    ``user`` and ``avatar`` may be given positionally, and ``instance`` may
+    name the target, as for Panel's former ``PanelCallbackHandler``.
     """
 
     context_exception = param.Selector(
@@ -80,12 +99,20 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         the exception always reaches the caller unchanged.""",
     )
 
-    run_types = param.ListSelector(
+    include_types = param.ListSelector(
         default=list(RUN_TYPES),
         objects=list(RUN_TYPES),
         doc="""
         Kinds of runs shown as steps: "chain" (LangGraph graphs and nodes,
         named chains), "tool", "llm" (chat models and LLMs), "retriever".""",
+    )
+
+    exclude_types = param.ListSelector(
+        default=[],
+        objects=list(RUN_TYPES),
+        doc="""
+        Kinds of runs never shown as steps (their children attach to the
+        nearest shown ancestor).""",
     )
 
     include_names = param.List(
@@ -133,14 +160,26 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         own (by default a node that does one action is shown as that action).""",
     )
 
-    title = param.Callable(
+    title = TitleTemplate(
+        default=None,
+        allow_None=True,
+        doc="""
+        A template for every step's title, e.g. ``"{label} ({status})"``, with
+        the fields ``label`` ("Tool search"), ``node`` (the LangGraph node the
+        step also stands for, else empty), ``name``, ``kind``, ``status``
+        ("success"), ``state`` ("done in 1.2 s"), ``elapsed`` ("1.2 s") and
+        ``model``. None: the built-in title, ``"{label} · {state}"``. Shown as
+        text, not HTML.""",
+    )
+
+    title_function = param.Callable(
         default=None,
         doc="""
-        A function ``title(run) -> str | None`` that overrides a step's title;
-        it is called whenever the step is drawn with the run's `RunRecord`
-        (``name``, ``kind``, ``status``, ``elapsed``, ``error``, ``tags``,
-        ``metadata``, ...). Return None to keep the built-in title. Text is
-        shown as text, not HTML.""",
+        A function ``title_function(run) -> str | None`` that gives a step's
+        title; it is called whenever the step is drawn with the run's
+        `RunRecord` (``name``, ``kind``, ``status``, ``elapsed``, ``error``,
+        ``tags``, ``metadata``, ...). Return None to keep the ``title``
+        template's (or the built-in) title. Shown as text, not HTML.""",
     )
 
     collapsed_on_success = param.Boolean(
@@ -247,7 +286,30 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
     # an executor: each callback is short and must keep token order.
     run_inline = True
 
-    def __init__(self, target: Any = None, **params: Any):
+    def __init__(
+        self,
+        target: Any = None,
+        user: str | None = None,
+        avatar: Any = None,
+        *,
+        instance: Any = None,
+        **params: Any,
+    ):
+        if instance is not None:
+            if target is not None:
+                raise TypeError("give the target once: as `target` (or the older name `instance`), not both")
+            _deprecated("instance", "ChatStepCallbackHandler(chat) or target=chat")
+            target = instance
+        if "run_types" in params:
+            _deprecated("run_types", "include_types")
+            params["include_types"] = params.pop("run_types")
+        if callable(params.get("title")):
+            _deprecated("title=<function>", "title_function=<function>")
+            params["title_function"] = params.pop("title")
+        if user is not None:
+            params["user"] = user
+        if avatar is not None:
+            params["avatar"] = avatar
         super().__init__(**params)
         self.trace = Trace()
         self._logged: set[tuple[str, str]] = set()
@@ -256,10 +318,22 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         self.layout: ListLike = self._view.layout
         if isinstance(target, ChatFeed):
             # The stop button cancels the feed's callback: stop the runs too.
-            target.param.watch(self._feed_state_changed, "_callback_state")
+            watch_callback_state(target, self._feed_state_changed)
 
     def __panel__(self) -> ListLike:
+        """The layout the steps are shown in (``handler.layout``)."""
         return self.layout
+
+    @property
+    def run_types(self) -> list[str]:
+        """Deprecated: the older name of ``include_types``."""
+        _deprecated("run_types", "include_types")
+        return self.include_types
+
+    @run_types.setter
+    def run_types(self, value: list[str]) -> None:
+        _deprecated("run_types", "include_types")
+        self.include_types = value
 
     def _view_options(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in StepsView.OPTIONS}
@@ -444,8 +518,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
         if len(self._halted) > _HALTED_LIMIT:
             del self._halted[next(iter(self._halted))]
 
-    def _feed_state_changed(self, event: param.parameterized.Event) -> None:
-        if getattr(event.new, "value", event.new) == "stopped":
+    def _feed_state_changed(self, state: str) -> None:
+        if state == "stopped":
             self.stop()
 
     # -- public --------------------------------------------------------------
@@ -466,3 +540,11 @@ class ChatStepCallbackHandler(BaseCallbackHandler, param.Parameterized):
     def open_runs(self) -> int:
         """How many runs have started and not ended (zero once every turn has ended)."""
         return self.trace.open_runs
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"ChatStepCallbackHandler: {old} is deprecated; use {new}",
+        DeprecationWarning,
+        stacklevel=3,
+    )

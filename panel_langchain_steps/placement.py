@@ -2,44 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import panel as pn
 from bokeh.document import Document
 from panel.chat import ChatFeed, ChatMessage
-from panel.io.state import state
 from panel.layout.base import ListLike
-from panel.viewable import Viewable
 
+from .compat import BUSY_STATES, callback_state, documents_of, watch_callback_state
+from .material import card_type
 from .safety import title_text
 
 ACCEPTED = "a ChatFeed or ChatInterface, a ChatMessage, a list-like Panel layout (e.g. Column), or None"
-
-
-def documents_of(viewable: Viewable) -> list[Document]:
-    """The Bokeh documents ``viewable`` is currently rendered in."""
-    return [state._views[ref][2] for ref in list(viewable._models) if ref in state._views]
-
-
-class ReplyMessage(ChatMessage):
-    """A reply's chat message: as chat history (``serialize()``, ``str()``) it is the turn's answer.
-
-    ``ChatFeed.serialize()`` builds the history for the next model call from
-    each message's ``serialize()``: a reply gives the answer text as the model
-    wrote it (and, with the handler's ``serialize_steps``, a summary of the
-    steps), not the layout of steps.
-    """
-
-    def __init__(self, reply: Reply, **params: Any):
-        super().__init__(reply.layout, **params)
-        self._reply = reply
-
-    def serialize(
-        self, prefix_with_viewable_label: bool = True, prefix_with_container_label: bool = True
-    ) -> str:
-        history = self._reply.history
-        return history() if history is not None else ""
 
 
 class Reply:
@@ -50,8 +28,8 @@ class Reply:
     model call that ended the turn) streams below it as the reply's own text.
     """
 
-    def __init__(self) -> None:
-        self.steps = pn.Card(
+    def __init__(self, card: type[pn.Card] = pn.Card) -> None:
+        self.steps = card(
             title="Steps",
             collapsed=False,
             sizing_mode="stretch_width",
@@ -66,6 +44,12 @@ class Reply:
         self.text: Any = None
         #: A function giving the reply as chat history (set by the view).
         self.history: Callable[[], str] | None = None
+
+    def serialize(self, *args: Any, **kwargs: Any) -> str:
+        """The reply as chat history: the turn's answer as the model wrote it (and, with the
+        handler's ``serialize_steps``, a summary of the steps), never the layout of steps.
+        Panel's label options do not apply."""
+        return self.history() if self.history is not None else ""
 
     def finish(self, count: int, summary: str, collapse: bool) -> None:
         noun = "step" if count == 1 else "steps"
@@ -103,29 +87,71 @@ class FeedPlacement(Placement):
     """Each turn gets a reply message of its own in a chat feed.
 
     A run that starts after a turn paused (a LangGraph interrupt, resumed)
-    continues in the paused turn's reply.
+    continues in the paused turn's reply. A turn is one call of the feed's
+    callback: top-level runs that start during the same call share its reply
+    (a handler given only to a model's or a tool's constructor sees each of
+    their runs as a top-level run).
     """
+
+    #: How many of the feed's latest callback calls are remembered.
+    CALLS_KEPT = 32
 
     def __init__(self, feed: ChatFeed):
         super().__init__(feed)
         self.feed = feed
         self.user: str | None = None
         self.avatar: Any = None
+        self._numbers = itertools.count(1)
+        #: The feed's latest callback calls: (number, started, ended or None while running).
+        self._calls: deque[list[Any]] = deque(maxlen=self.CALLS_KEPT)
+        self._on_call_end: list[Any] = []
+        if callback_state(feed) in BUSY_STATES:
+            self._calls.append([next(self._numbers), time.time(), None])
+        watch_callback_state(feed, self._callback_state_changed)
+
+    def _callback_state_changed(self, state: str) -> None:
+        running = bool(self._calls) and self._calls[-1][2] is None
+        if state in BUSY_STATES and not running:
+            self._calls.append([next(self._numbers), time.time(), None])
+        elif state not in BUSY_STATES and running:
+            self._calls[-1][2] = time.time()
+            for listener in self._on_call_end:
+                listener()
+
+    def on_call_end(self, listener: Any) -> None:
+        """Call ``listener()`` whenever a call of the feed's callback ends."""
+        self._on_call_end.append(listener)
+
+    def call_at(self, moment: float) -> int | None:
+        """The number of the feed's callback call that was running at ``moment`` (None: none was)."""
+        for number, started, ended in reversed(self._calls):
+            if started <= moment and (ended is None or moment <= ended):
+                return number
+        return None
+
+    def calling(self, number: int | None) -> bool:
+        """Whether callback call ``number`` is still running."""
+        if number is None or not self._calls:
+            return False
+        latest, _, ended = self._calls[-1]
+        return latest == number and ended is None
 
     def configure(self, user: str | None, avatar: Any) -> None:
         self.user, self.avatar = user, avatar
 
     def reply(self) -> Reply:
         """A new turn's reply, sent to the feed (a turn that continues a paused one keeps its reply)."""
-        reply = Reply()
-        feed = self.feed
-        params: dict[str, Any] = {"renderers": feed.renderers, **feed.message_params}
-        params.update(user=self.user or feed.callback_user, show_edit_icon=False)
-        if self.avatar:
-            params["avatar"] = self.avatar
-        if feed.width:
-            params["width"] = int(feed.width - 80)
-        reply.message = feed.send(ReplyMessage(reply, **params), respond=False, trigger_post_hook=False)
+        reply = Reply(card_type(self.feed))
+        reply.message = self.feed.send(
+            reply.layout,
+            user=self.user or self.feed.callback_user,
+            avatar=self.avatar,
+            respond=False,
+            trigger_post_hook=False,
+        )
+        # As chat history (ChatFeed.serialize(), str(message)) the reply is its answer, whatever
+        # the feed's message type (Panel's or panel-material-ui's).
+        reply.message.serialize = reply.serialize
         return reply
 
 

@@ -12,14 +12,12 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import param
-from panel.chat import ChatStep
-from panel.layout import Card
-from panel.pane import HTML
 
 from . import usage
+from .compat import PatchingChatStep
 from .progress import PROGRESS
 from .safety import (
     SafeMarkdown,
@@ -80,66 +78,12 @@ def markdown(text: str = "", css_class: str = "step-message") -> SafeMarkdown:
     )
 
 
-#: The status badge in a step's header: a dot coloured like `ChatStep`'s default badges.
-_BADGE = (
-    '<span class="step-badge step-badge-{status}" style="display:inline-block;width:12px;height:12px;'
-    'border-radius:50%;margin-right:6px;vertical-align:-1px;box-sizing:border-box;{look}"></span>'
-)
-_BADGE_LOOKS = {
-    "pending": "border:2px solid #0072b5",
-    "running": "background:#ffc107",
-    "success": "background:#198754",
-    "failed": "background:#dc3545",
-}
-
-
-class Step(ChatStep):
-    """A `ChatStep` with a light header: one title pane, patched in place.
-
-    `ChatStep`'s header is a row of a status badge widget and a title pane,
-    five Bokeh models a step that make each new step several times dearer to
-    build and send. Here the Card's own title pane shows the badge and the
-    title, and a status or title change is one property patch.
+class Step(PatchingChatStep):
+    """A run's step: a `ChatStep` with a light header, one title pane patched in place.
 
     A step's body may not be built (it is built when the step is opened):
     ``body_text`` and ``serialize()`` give its full text either way.
     """
-
-    body = param.Callable(
-        default=None,
-        doc="""
-        A function returning the body's Markdown parts, built or not.""",
-    )
-
-    text = param.Callable(
-        default=None,
-        doc="""
-        A function returning the body as readable text parts (what `serialize` gives).""",
-    )
-
-    title_css_classes = param.List(default=["step-title"])
-
-    _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None, "text": None}
-
-    def __init__(self, *objects: Any, **params: Any) -> None:
-        # Card's initialisation, without ChatStep's header row (the attributes ChatStep's
-        # methods read are set here).
-        self._instance = None
-        self._failed_title = ""
-        Card.__init__(self, *objects, **params)
-
-    @param.depends("status", watch=True)
-    def _render_avatar(self) -> None:
-        self._update_header()
-
-    def _update_header(self, *events: param.parameterized.Event) -> None:
-        badge = _BADGE.format(status=self.status, look=_BADGE_LOOKS.get(self.status, ""))
-        header = f'<h3 style="margin:0;font-size:1.1em;font-weight:normal">{badge}{self.title}</h3>'
-        if self._header is None:
-            self._header = HTML(header, css_classes=self.title_css_classes, margin=(5, 0))
-            self._header_layout[:] = [self._header]
-        elif self._header.object != header:
-            self._header.object = header
 
     @property
     def body_text(self) -> str:
@@ -190,12 +134,59 @@ def status_text(run: RunRecord) -> str:
     return f"stopped after {took}"
 
 
-def default_title(run: RunRecord, within: str | None = None, answered: bool = False) -> str:
-    """The built-in title for the run's current status; ``within``: the graph node it stands for;
+#: The fields a ``title`` template may use, with what each says.
+TITLE_FIELDS = {
+    "label": 'the run\'s kind and name, e.g. "Tool search" (after its graph node\'s: "agent › Tool search")',
+    "node": "the LangGraph node the step also stands for, else empty",
+    "name": "the run's name",
+    "kind": '"chain", "tool", "llm" or "retriever"',
+    "status": '"pending", "running", "success", "failed", "stopped" or "paused"',
+    "state": 'how it stands, e.g. "running…" or "done in 1.2 s" ("answer below · done in 1.2 s" for '
+    "the model step whose text became the reply's answer)",
+    "elapsed": 'its time so far, e.g. "1.2 s"',
+    "model": "the model's name (model runs), else empty",
+}
+
+DEFAULT_TITLE = "{label} · {state}"
+
+
+def title_fields(run: RunRecord, within: str | None = None, answered: bool = False) -> dict[str, str]:
+    """The values of a title template's fields for ``run``; ``within``: the graph node it stands for;
     ``answered``: its text is the reply's answer."""
-    name = f"{within} › {label(run)}" if within else label(run)
-    where = " · answer below" if answered else ""
-    return f"{name}{where} · {status_text(run)}"
+    return {
+        "label": f"{within} › {label(run)}" if within else label(run),
+        "node": within or "",
+        "name": run.name or "",
+        "kind": run.kind,
+        "status": run.status,
+        "state": ("answer below · " if answered else "") + status_text(run),
+        "elapsed": format_duration(run.elapsed),
+        "model": run.model or "",
+    }
+
+
+def check_title(template: str | None) -> None:
+    """A `ValueError` naming ``title`` if ``template`` is not a valid title template."""
+    if template is None:
+        return
+    sample = dict.fromkeys(TITLE_FIELDS, "x")
+    try:
+        template.format_map(sample)
+    except (KeyError, IndexError, ValueError, AttributeError) as error:
+        fields = ", ".join("{" + name + "}" for name in TITLE_FIELDS)
+        raise ValueError(
+            f"title: {template!r} is not a title template ({error!r}); it may use {fields}, "
+            "or pass a function as title_function"
+        ) from None
+
+
+def default_title(
+    run: RunRecord, within: str | None = None, template: str | None = None, answered: bool = False
+) -> str:
+    """The title for the run's current status, from ``template`` (None: the built-in one);
+    ``within``: the graph node the run's step also stands for; ``answered``: its text is the
+    reply's answer."""
+    return (template or DEFAULT_TITLE).format_map(title_fields(run, within, answered))
 
 
 def count(number: int, noun: str) -> str:
@@ -224,6 +215,7 @@ class Renderer(param.Parameterized):
 
     context_exception = param.String(default="summary")
     title_function = param.Callable(default=None)
+    title_template = param.String(default=None, allow_None=True)
     max_chars = param.Integer(default=20_000, allow_None=True)
     prices = param.Dict(default={})
     context_windows = param.Dict(default={})
@@ -246,7 +238,11 @@ class Renderer(param.Parameterized):
             else:
                 if custom is not None:
                     return title_text(str(custom))
-        return title_text(default_title(run, within, answered))
+        try:
+            return title_text(default_title(run, within, self.title_template, answered))
+        except Exception as error:
+            self._report(run, "title template", error)
+            return title_text(default_title(run, within, answered=answered))
 
     def body(
         self,

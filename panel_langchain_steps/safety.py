@@ -285,7 +285,13 @@ def shorten(text: str, limit: int = TITLE_CHARS) -> str:
 def _redact_clip(text: str, limit: int | None) -> tuple[str, str]:
     """Redacted, clipped text and the note; only a little past the limit is scanned."""
     if limit is not None and len(text) > limit:
-        shown, _ = clip(redact_text(text[: limit + _REDACT_MARGIN]), limit)
+        window = text[: limit + _REDACT_MARGIN]
+        redacted = redact_text(window)
+        if len(text) > len(window):
+            # The window's end may split a secret, too short then to be seen as one, and secrets
+            # redacted before it shortened the text: its last part is never shown.
+            redacted = redacted[: len(redacted) - _REDACT_MARGIN]
+        shown, _ = clip(redacted, limit)
         return shown, clip(text, limit)[1]
     return redact_text(text), ""
 

@@ -31,6 +31,7 @@ from panel.viewable import Viewable
 
 from .approval import ApprovalPrompt
 from .history import history_text, speaks_for_turn
+from .material import step_type
 from .placement import FeedPlacement, Placement, Reply, placement_for
 from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text, turn_summary
 from .stream import StepText, Ticker
@@ -73,6 +74,7 @@ class LayoutNode(Node):
         super().__init__(0)
         self.target = layout  # None until the turn's reply exists
         self.managed: list[Viewable] = []
+        self.reply: Reply | None = None  # in a feed, once drawn: shared by the turns it shows
 
     @property
     def layout(self) -> ListLike | None:
@@ -122,6 +124,7 @@ class Turn:
         self.candidate: RunRecord | None = None
         self.paused = False  # a run of the turn paused at a LangGraph interrupt
         self.finished = False
+        self.call: int | None = None  # the feed's callback call it started in
 
 
 class StepsView:
@@ -130,7 +133,8 @@ class StepsView:
     #: The handler options the view takes (see `ChatStepCallbackHandler` for their docs).
     OPTIONS = (
         "context_exception",
-        "run_types",
+        "include_types",
+        "exclude_types",
         "include_names",
         "exclude_names",
         "include_tags",
@@ -138,6 +142,7 @@ class StepsView:
         "max_depth",
         "show_glue",
         "title",
+        "title_function",
         "collapsed_on_success",
         "flush_interval",
         "max_steps",
@@ -155,6 +160,7 @@ class StepsView:
     def __init__(self, trace: Trace, target: Any, report: Callable[..., None], **options: Any):
         self.trace = trace
         self._placement: Placement = placement_for(target)
+        self._step_type = step_type(target)
         self.layout: ListLike = self._placement.layout
         self._report = report
         self._renderer = Renderer(report)
@@ -178,18 +184,20 @@ class StepsView:
         self._dirty_slots: dict[Slot, None] = {}
         self._paused: Turn | None = None
         self._shared: LayoutNode | None = None
+        self._last_call_turn: Turn | None = None
         #: Tools the user chose to always allow, for as long as the view lives (a chat session).
         self.always_allowed: set[str] = set()
         self.configure(**options)
         self._subscription = trace.subscribe(self._ticker.wake)
         if isinstance(target, ChatFeed):
             target.param.watch(self._feed_changed, "objects")
+            self._placement.on_call_end(self._call_ended)
 
     def configure(self, **options: Any) -> None:
         """Take the handler's options; they apply from the next tick."""
         with self._lock:
             self._visibility = Visibility(
-                run_types=frozenset(options["run_types"]),
+                run_types=frozenset(options["include_types"]).difference(options["exclude_types"]),
                 include_names=frozenset(options["include_names"]),
                 exclude_names=frozenset(options["exclude_names"]),
                 include_tags=frozenset(options["include_tags"]),
@@ -199,7 +207,8 @@ class StepsView:
             )
             self._renderer.param.update(
                 context_exception=options["context_exception"],
-                title_function=options["title"],
+                title_function=options["title_function"],
+                title_template=options["title"],
                 max_chars=options["max_chars"],
                 prices=dict(options["prices"]),
                 context_windows=context_windows(options["models"]),
@@ -312,7 +321,7 @@ class StepsView:
             if paused is not None and paused.root_id != run.root_id:
                 turn = Turn(run.root_id, paused.node, paused.reply)
             elif isinstance(self._placement, FeedPlacement):
-                turn = Turn(run.root_id, LayoutNode(None))
+                turn = self._feed_turn(run)
             else:
                 if self._shared is None:
                     self._shared = LayoutNode(self._placement.layout)
@@ -320,6 +329,27 @@ class StepsView:
             self._turns[run.root_id] = turn
             self._dirty_turns[turn] = None
         return turn
+
+    def _feed_turn(self, run: RunRecord) -> Turn:
+        """A new turn in a feed: one that starts in the same callback call as the last shares its reply."""
+        root = self.trace.get(run.root_id) or run
+        call = self._placement.call_at(root.start_time or run.start_time or time.time())
+        last = self._last_call_turn
+        if call is not None and last is not None and last.call == call:
+            turn = Turn(run.root_id, last.node, last.reply)
+        else:
+            turn = Turn(run.root_id, LayoutNode(None))
+        turn.call = call
+        if call is not None:
+            self._last_call_turn = turn
+        return turn
+
+    def _call_ended(self) -> None:
+        """The feed's callback returned: its reply may be finished now."""
+        with self._lock:
+            if self._last_call_turn is not None:
+                self._dirty_turns[self._last_call_turn] = None
+        self._ticker.wake()
 
     def _place(self, run: RunRecord, turn: Turn) -> None:
         parent = self.trace.parent(run)
@@ -395,8 +425,11 @@ class StepsView:
                     break
             now = time.monotonic()
             self._steps_due = now + STEP_BACKOFF * (now - started)
+        drawing = {node.turn for node in self._dirty_nodes if isinstance(node, Slot)}
+        drawing.update(turn for turn in self._turns.values() if turn.node in self._dirty_nodes)
         for turn in self._turns.values():
-            if turn.root is not None and turn.root.ended and not turn.finished:
+            # A turn's summary says it is over once its steps are all on the page.
+            if turn.root is not None and turn.root.ended and not turn.finished and turn not in drawing:
                 self._finish(turn)
         if self._dirty_slots or self._dirty_turns:
             return 0
@@ -419,14 +452,16 @@ class StepsView:
     def _draw_turn(self, turn: Turn) -> None:
         if not isinstance(self._placement, FeedPlacement):
             return
-        if turn.node.target is None:
-            turn.reply = self._placement.reply()
-            turn.reply.history = lambda reply=turn.reply: self._history(reply)
-            turn.node.target = turn.reply.steps
+        node = turn.node
+        if node.target is None:
+            node.reply = self._placement.reply()
+            node.reply.history = lambda reply=node.reply: self._history(reply)
+            node.target = node.reply.steps
             self._allowance = 0  # a new message is a pass's worth of work: its steps come next
-            self._dirty_nodes[turn.node] = None
-        elif turn.root is not None and not turn.root.ended and turn.reply.steps.collapsed:
-            turn.reply.steps.collapsed = False  # a paused turn's reply, continued
+            self._dirty_nodes[node] = None
+        elif turn.root is not None and not turn.root.ended and node.reply.steps.collapsed:
+            node.reply.steps.collapsed = False  # a paused turn's reply, continued
+        turn.reply = node.reply
         if self._answers:
             self._draw_answer(turn)
 
@@ -451,6 +486,11 @@ class StepsView:
             reply.text.show(owner.text_of("text"))
 
     def _finish(self, turn: Turn) -> None:
+        if isinstance(self._placement, FeedPlacement) and (
+            self._placement.calling(turn.call)
+            or any(t.node is turn.node and (t.root is None or not t.root.ended) for t in self._turns.values())
+        ):
+            return  # the reply goes on: its callback call or another of its turns is still running
         turn.finished = True
         root = turn.root
         if turn.paused:
@@ -560,7 +600,7 @@ class StepsView:
         self._made += 1
         run = slot.run
         collapsed = self._collapsed(slot)
-        slot.step = Step(
+        slot.step = self._step_type(
             status=STEP_STATUS[run.status],
             default_title=self._title(slot),
             collapsed=collapsed,
@@ -693,6 +733,32 @@ class StepsView:
                 message = turn.reply.message if turn.reply is not None else None
                 if message is not None and id(message) not in present and turn.finished:
                     self._forget(turn)
+            before = {id(obj) for obj in event.old}
+            added = [obj for obj in event.new if id(obj) not in before]
+            if added and self._answers:
+                self._drop_repeated_answer(added)
+
+    def _drop_repeated_answer(self, added: list[Any]) -> None:
+        """A message that the feed's callback returned and that repeats the reply's answer is removed.
+
+        Apps written for Panel's former ``PanelCallbackHandler`` often return
+        the answer from the callback too; it is shown once, in the reply.
+        """
+        for run in self._subscription.take():
+            self._follow(run)
+        turn = self._last_call_turn
+        if turn is None or not self._placement.calling(turn.call):
+            return
+        candidates = [t.candidate for t in self._turns.values() if t.node is turn.node and t.candidate]
+        answer = max(candidates, key=lambda run: run.start_time, default=None)
+        if answer is None or not answer.ended or answer.tool_calls:
+            return
+        text = answer.text_of("text").strip()
+        for message in added:
+            shown = getattr(message, "object", None)
+            shown = getattr(shown, "content", shown)
+            if text and isinstance(shown, str) and shown.strip() == text:
+                self._placement.feed.remove(message)
 
     def _forget(self, turn: Turn) -> None:
         del self._turns[turn.root_id]

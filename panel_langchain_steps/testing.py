@@ -14,7 +14,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -207,14 +207,12 @@ def step_tree(layout: Any) -> list[dict[str, Any]]:
     from panel.layout.base import ListLike
     from panel.pane import Markdown
 
-    from .render import Step
-
     if isinstance(getattr(layout, "object", None), ListLike):
         layout = layout.object  # a ChatMessage
     found = []
     for item in getattr(layout, "objects", []):
         if isinstance(item, ChatStep):
-            if isinstance(item, Step):
+            if isinstance(getattr(type(item), "body_text", None), property):  # a run's step
                 text = item.body_text
             else:
                 text = "\n".join(o.object for o in item.objects if isinstance(o, Markdown))
@@ -227,7 +225,9 @@ def step_tree(layout: Any) -> list[dict[str, Any]]:
                     "steps": step_tree(item),
                 }
             )
-        elif isinstance(item, ListLike) or isinstance(getattr(item, "object", None), ListLike):
+        elif isinstance(getattr(item, "objects", None), list) or isinstance(
+            getattr(item, "object", None), ListLike
+        ):
             found.extend(step_tree(item))
     return found
 
@@ -254,76 +254,3 @@ def iter_steps(tree: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for step in tree:
         yield step
         yield from iter_steps(step["steps"])
-
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class served:
-    """Serve a Panel app on 127.0.0.1 in a background thread, for as long as the block runs.
-
-    ``app`` is a function returning the page's root component, called per
-    session. ``url`` is where the page is.
-
-    >>> with served(lambda: pn.Column("hi")) as url:
-    ...     page.goto(url)
-    """
-
-    def __init__(self, app: Callable[[], Any]):
-        self.app = app
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self._server: Any = None
-
-    def __enter__(self) -> str:
-        import panel as pn
-
-        self._server = pn.serve(
-            {"/": self.app},
-            port=self.port,
-            address="127.0.0.1",
-            websocket_origin=[f"127.0.0.1:{self.port}"],
-            threaded=True,
-            show=False,
-            start=True,
-            verbose=False,
-        )
-        deadline = time.monotonic() + 30
-        while not _accepts(self.port):  # a plain connection: no session is opened
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the app did not start on port {self.port}")
-            time.sleep(0.05)
-        return self.url
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.stop()
-        self._server.join(10)  # Panel 1.9 stops in the background
-
-
-def _accepts(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def launch_chromium(playwright: Any) -> Any:
-    """Debian's Chromium, headless, through Playwright (which never downloads one here)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)

@@ -3,6 +3,10 @@ real LangChain tools and a real LangGraph agent on the scripted model."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+
 import pytest
 from bokeh.document import Document
 from langchain.agents import create_agent
@@ -35,13 +39,25 @@ def document():
 def make_handler(document):
     """A handler whose layout is attached to a live Bokeh document."""
 
-    def make(target=None, **params):
-        handler = ChatStepCallbackHandler(target, **params)
-        view = target if target is not None else handler.layout
+    def make(target=None, *args, **params):
+        handler = ChatStepCallbackHandler(target, *args, **params)
+        view = handler.layout
         view.get_root(document)
         return handler
 
     return make
+
+
+#: The deadline of every wait on a condition: generous, for a loaded machine.
+WAIT_SECONDS = 60
+
+
+async def until(condition: Callable[[], object], what: str, timeout: float = WAIT_SECONDS) -> None:
+    """Wait (without blocking the event loop) until ``condition()`` holds; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        await asyncio.sleep(0.01)
 
 
 def opened(handler, layout):

@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import pytest
-from conftest import QUESTION, adding_agent, call
+from conftest import QUESTION, WAIT_SECONDS, adding_agent, call, until
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langchain_core.messages import AIMessage
@@ -57,8 +57,8 @@ def test_answer_can_stay_in_steps(make_handler):
 RAN: list[str] = []
 
 
-#: How long `slow_search` takes, unless `SEARCH_DONE` is set first.
-SEARCH_SECONDS = 1.0
+#: How long `slow_search` takes, unless `SEARCH_DONE` is set first (the tests set it).
+SEARCH_SECONDS = 60.0
 SEARCH_DONE = threading.Event()
 
 
@@ -103,21 +103,18 @@ async def test_stop_button_halts_a_sync_run(make_handler):
     chat = ChatInterface(callback=respond)
     handler = make_handler(chat)
     chat.send("go")
-    while not RAN:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.1)
+    await until(lambda: RAN, "the search started")
     chat.stop()  # what the stop button does
-    for _ in range(100):  # the steps show it within a second
-        if handler.open_runs == 0:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: handler.open_runs == 0, "the runs ended")
+    handler.flush()
     reply = chat.objects[-1]
     assert not steps_card(reply).collapsed and "· stopped after" in steps_card(reply).title
     statuses = {s["title"].split(" · ")[0]: s for s in iter_steps(step_tree(reply))}
     assert statuses["Tool slow_search"]["status"] == "failed"
     assert "stopped after" in statuses["Tool slow_search"]["title"]
     assert all(s["status"] in ("success", "failed") for s in statuses.values())
-    await asyncio.to_thread(finished.wait, 5)
+    SEARCH_DONE.set()  # the search returns, in the worker thread
+    assert await asyncio.to_thread(finished.wait, WAIT_SECONDS), "the worker thread did not end"
     assert RAN == ["search x"]  # the thread halted before the next tool
     assert not chat.disabled
     assert handler.open_runs == 0
@@ -134,10 +131,11 @@ async def test_stop_cancels_an_async_run(make_handler):
     chat = ChatInterface(callback=respond)
     handler = make_handler(chat)
     chat.send("go")
-    while not RAN:
-        await asyncio.sleep(0.01)
+    await until(lambda: RAN, "the search started")
     chat.stop()
-    await asyncio.sleep(1.5)
+    await until(lambda: handler.open_runs == 0 and not chat.disabled, "the run stopped")
+    SEARCH_DONE.set()  # the search's thread returns; the cancelled run does not go on
+    handler.flush()
     steps = list(iter_steps(step_tree(chat.objects[-1])))
     assert steps and all(s["status"] in ("success", "failed") for s in steps)
     assert RAN == ["search x"]

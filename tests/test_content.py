@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 
+import pytest
 from conftest import QUESTION, adding_agent, opened, shout
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -104,17 +105,37 @@ def test_title_function(make_handler):
             return f"<i>{run.name}</i> is {run.status}"
         return None
 
-    handler = make_handler(title=title)
+    handler = make_handler(title_function=title)
     shout.invoke("hi", config={"callbacks": [handler]})
     step = only_step(handler)
     assert step["title"] == "&lt;i&gt;shout&lt;/i&gt; is success"  # shown as text, not markup
+
+
+def test_title_template(make_handler):
+    handler = make_handler(title="{label} <b>({status})</b> {kind}")
+    shout.invoke("hi", config={"callbacks": [handler]})
+    step = only_step(handler)
+    assert step["title"] == "Tool shout &lt;b&gt;(success)&lt;/b&gt; tool"  # shown as text, not markup
+
+
+def test_title_function_wins_over_the_template(make_handler):
+    handler = make_handler(title="{name}!", title_function=lambda run: None if run.kind == "tool" else "x")
+    shout.invoke("hi", config={"callbacks": [handler]})
+    assert only_step(handler)["title"] == "shout!"
+
+
+def test_a_title_function_passed_as_title_still_works(make_handler):
+    with pytest.deprecated_call(match="title_function"):
+        handler = make_handler(title=lambda run: f"{run.name} ({run.kind})")
+    shout.invoke("hi", config={"callbacks": [handler]})
+    assert only_step(handler)["title"] == "shout (tool)"
 
 
 def test_failing_title_function_is_contained(make_handler, caplog):
     def title(run):
         raise RuntimeError("broken title")
 
-    handler = make_handler(title=title)
+    handler = make_handler(title_function=title)
     with caplog.at_level(logging.WARNING, "panel_langchain_steps"):
         assert shout.invoke("hi", config={"callbacks": [handler]}) == "HI!"
         shout.invoke("again", config={"callbacks": [handler]})

@@ -15,19 +15,30 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), re.S)
 
 
-def test_readme_quick_start_runs(document):
+def ask_quick_start(page: Path, question: str, document):
+    """Run a page's first Python block (a chat app), ask one question as the user; its reply."""
     namespace: dict = {}
-    exec(compile(python_blocks(ROOT / "README.md")[0], "README.md", "exec"), namespace)
+    exec(compile(python_blocks(page)[0], str(page.relative_to(ROOT)), "exec"), namespace)
     chat, handler = namespace["chat"], namespace["handler"]
     chat.get_root(document)
-    namespace["respond"]("What is 1 + 2?", "User", chat)
+    namespace["respond"](question, "User", chat)
     handler.flush()
     (reply,) = chat.objects
+    assert handler.open_runs == 0
+    return reply
+
+
+def test_readme_quick_start_runs(document):
+    reply = ask_quick_start(ROOT / "README.md", "What is 1 + 2?", document)
     assert answer_text(reply) == "1 + 2 = 3."
     steps = list(iter_steps(step_tree(reply)))
     assert [s["title"].split(" · ")[0] for s in steps] == ["LangGraph", "Model scripted-model"]
     assert all(s["status"] == "success" for s in steps)
-    assert handler.open_runs == 0
+
+
+def test_docs_home_page_example_runs(document):
+    reply = ask_quick_start(ROOT / "docs" / "index.md", "Hi", document)
+    assert answer_text(reply) == "Hello!"
 
 
 def test_every_option_is_documented():

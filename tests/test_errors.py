@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from conftest import QUESTION, call
+from conftest import QUESTION, call, until
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
@@ -104,8 +104,7 @@ async def test_cancelled_run_is_stopped(make_handler):
     task = asyncio.create_task(
         agent_calling(aslow, {"seconds": 30}).ainvoke(QUESTION, config={"callbacks": [handler]})
     )
-    while "Tool aslow" not in steps_of(handler):
-        await asyncio.sleep(0.01)
+    await until(lambda: "Tool aslow" in steps_of(handler), "the slow tool's step")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

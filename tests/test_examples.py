@@ -10,10 +10,11 @@ from types import ModuleType
 import pytest
 from bokeh.document import Document
 
-from panel_langchain_steps.providers import PROVIDERS
 from panel_langchain_steps.testing import answer_text, iter_steps, step_tree
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
+sys.path.insert(0, str(EXAMPLES))  # as `panel serve` has it: the examples import their helpers
+from providers import PROVIDERS  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +26,6 @@ def offline(monkeypatch):
 
 def load(name: str) -> ModuleType:
     """Import an example by its file path (with ``examples/`` importable, as ``panel serve`` has it)."""
-    if str(EXAMPLES) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # so pydantic models in it can resolve their annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import panel as pn
 import pytest
 from conftest import QUESTION, adding_agent, shout
@@ -11,7 +13,7 @@ from langchain_core.runnables import RunnableLambda
 from panel.chat import ChatFeed, ChatInterface, ChatMessage, ChatStep
 
 from panel_langchain_steps import ChatStepCallbackHandler
-from panel_langchain_steps.testing import ScriptedChatModel, outline, step_tree
+from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, outline, step_tree
 
 
 def trace(make_handler, runnable, inputs, **params):
@@ -28,12 +30,16 @@ def trace(make_handler, runnable, inputs, **params):
     "params, words",
     [
         ({"context_exception": "loud"}, ["context_exception", "summary", "verbose"]),
-        ({"run_types": ["chain", "agent"]}, ["run_types", "agent"]),
+        ({"include_types": ["chain", "agent"]}, ["include_types", "agent"]),
+        ({"exclude_types": ["model"]}, ["exclude_types", "model"]),
         ({"max_depth": 0}, ["max_depth"]),
         ({"flush_interval": 0}, ["flush_interval"]),
         ({"max_chars": 5}, ["max_chars"]),
         ({"exclude_names": "tools"}, ["exclude_names"]),
-        ({"title": "not callable"}, ["title"]),
+        ({"title": "{label} {nope}"}, ["title", "nope", "{label}", "title_function"]),
+        ({"title": "{label"}, ["title", "title_function"]),
+        ({"title": 42}, ["title"]),
+        ({"title_function": "not callable"}, ["title_function"]),
     ],
 )
 def test_invalid_options_name_the_option(params, words):
@@ -141,8 +147,19 @@ def test_exclude_names_reattaches_children(make_handler):
     ]
 
 
-def test_run_types(make_handler):
-    assert trace(make_handler, adding_agent(), QUESTION, run_types=["tool"]) == ["Tool add"]
+def test_include_and_exclude_types(make_handler):
+    assert trace(make_handler, adding_agent(), QUESTION, include_types=["tool"]) == ["Tool add"]
+    assert trace(make_handler, adding_agent(), QUESTION, exclude_types=["chain", "llm"]) == ["Tool add"]
+
+
+def test_run_types_is_a_deprecated_name_of_include_types(make_handler):
+    with pytest.deprecated_call(match="include_types"):
+        shown = trace(make_handler, adding_agent(), QUESTION, run_types=["tool"])
+    assert shown == ["Tool add"]
+    handler = ChatStepCallbackHandler()
+    with pytest.deprecated_call(match="include_types"):
+        handler.run_types = ["llm"]
+    assert handler.include_types == ["llm"]
 
 
 def test_max_depth(make_handler):
@@ -163,7 +180,7 @@ def test_include_names_and_tags(make_handler):
 
 def test_options_can_change_later(make_handler):
     handler = make_handler()
-    handler.run_types = ["llm"]
+    handler.include_types = ["llm"]
     handler.context_exception = "ignore"
     handler.flush_interval = 0.5
     adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
@@ -171,3 +188,49 @@ def test_options_can_change_later(make_handler):
     assert outline(step_tree(handler.layout)) == ["Model scripted-model"] * 2
     with pytest.raises(ValueError, match="context_exception"):
         handler.context_exception = "loud"
+    with pytest.raises(ValueError, match="title_function"):
+        handler.title = lambda run: "x"
+
+
+# -- the public API ---------------------------------------------------------------
+
+
+def test_the_handler_is_a_viewer_of_its_layout(document):
+    handler = ChatStepCallbackHandler()
+    page = pn.Column(handler)
+    page.get_root(document)
+    shout.invoke("hi", config={"callbacks": [handler]})
+    handler.flush()
+    (shown,) = page.objects
+    assert shown is handler.layout  # Panel shows the handler as its layout
+    assert outline(step_tree(page)) == ["Tool shout"]
+    assert isinstance(handler, pn.viewable.Viewer)  # servable(), show() and notebook display too
+    assert pn.panel(handler) is handler.layout
+
+
+def test_every_public_name_is_exported_from_the_package_root():
+    import panel_langchain_steps
+
+    documented = (Path(__file__).parents[1] / "docs" / "api.md").read_text()
+    for name in panel_langchain_steps.__all__:
+        assert getattr(panel_langchain_steps, name) is not None
+        assert f"::: panel_langchain_steps.{name}" in documented
+    assert {"ChatStepCallbackHandler", "StopRun", "Trace", "TraceView", "ScriptedChatModel"} <= set(
+        panel_langchain_steps.__all__
+    )
+
+
+def test_a_material_chat_gets_material_steps(make_handler):
+    pmui = pytest.importorskip("panel_material_ui")
+    chat = pmui.ChatInterface()
+    handler = make_handler(chat)
+    adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
+    (reply,) = chat.objects
+    card = reply.object.objects[0]
+    assert isinstance(card, pmui.Card) and card.title.startswith("Steps · 4 steps · done in")
+    tree = step_tree(reply)
+    assert outline(tree) == ["LangGraph", "  Model scripted-model", "  Tool add", "  Model scripted-model"]
+    assert all(isinstance(step, pmui.ChatStep) for step in card.objects)
+    tool = next(step for step in iter_steps(tree) if step["title"].startswith("Tool add"))
+    assert tool["collapsed"] and '"a": 1' in tool["text"]  # its body, built when opened

@@ -11,8 +11,10 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessageChunk
 
-from panel_langchain_steps.providers import PROVIDERS, chat_model, model_label
 from panel_langchain_steps.testing import ScriptedChatModel, step_tree
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))  # the examples' own helper
+from providers import PROVIDERS, chat_model, model_label
 
 
 @pytest.fixture

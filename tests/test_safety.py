@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import json
-import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -406,17 +405,17 @@ def test_long_text_is_clipped_with_a_note():
 def test_a_secret_across_the_cut_is_not_half_shown():
     secret = "sk-abcdefghijklmnopqrstuvwx"
     text = "a" * 90 + secret + "b" * 100
-    assert "sk-abc" not in plain_text(text, 100)
-    assert "sk-abc" not in code_text(text, 100)
+    for body in (plain_text(text, 100), code_text(text, 100)):
+        assert "sk-abc" not in assert_inert(rendered(body)).text  # what the page shows
 
 
-def test_clipping_several_megabytes_is_fast():
+def test_several_megabytes_are_clipped_before_rendering():
     text = "<img src=x onerror=alert(1)> sk-abcdefghijklmnopqrstuvwx " * 100_000
-    started = time.perf_counter()
     body = plain_text(text, 20_000)
-    rendered(body)
-    assert time.perf_counter() - started < 2
-    assert len(body) < 50_000
+    assert len(body) < 50_000  # what is rendered is the clip, not the megabytes
+    assert f"{len(text) - 20_000:,}" in body.replace("\u202f", ",")  # says how much was left out
+    parsed = assert_inert(rendered(body))
+    assert "sk-abc" not in parsed.text
 
 
 def test_huge_tool_output_reaches_the_step_clipped(make_handler):
@@ -436,8 +435,10 @@ def test_huge_tool_output_reaches_the_step_clipped(make_handler):
 # -- escaping --------------------------------------------------------------------
 
 
+# Noncharacters and unassigned code points ("Cn") are shown as U+FFFD, by design (see
+# test_text_cmark_cannot_encode_still_renders): every other character renders as itself.
 @settings(max_examples=150, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=60))
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc", "Cn"]), max_size=60))
 def test_escaped_text_renders_literally(text):
     parsed = assert_inert(rendered(escape_markdown(text)))
     assert " ".join(parsed.text.split()) == " ".join(text.split())
@@ -545,8 +546,8 @@ def test_text_cmark_cannot_encode_still_renders():
 def test_streamed_text_goes_to_the_browser_as_diffs():
     document = Document()
     pane = SafeMarkdown("", enable_streaming=True)
-    pane.server_doc(document)
-    [(model, _)] = pane._models.values()
+    model = pane.get_root(document)  # the pane's Bokeh model, as the browser gets it
+    document.add_root(model)
     changed: list[str] = []
     document.on_change(lambda event: changed.append(getattr(event, "attr", "")))
     for text in ("# A\n\nfirst block\n\n", "second <img src=x onerror=alert(1)>"):

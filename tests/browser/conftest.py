@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from panel_langchain_steps.placement import documents_of
-from panel_langchain_steps.testing import CHROMIUM, launch_chromium, served
+from panel_langchain_steps.compat import documents_of
+
+from .harness import CHROMIUM, launch_chromium, served
 
 
 @pytest.fixture(scope="session")

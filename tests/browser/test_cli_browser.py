@@ -11,9 +11,9 @@ from conftest import QUESTION, adding_agent
 from playwright.sync_api import Error as PlaywrightError
 
 from panel_langchain_steps import ChatStepCallbackHandler
-from panel_langchain_steps.testing import free_port
 
 from .conftest import deep_text
+from .harness import free_port
 
 pytestmark = pytest.mark.browser
 

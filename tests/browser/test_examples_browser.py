@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from typing import Any
 
 import pytest
+from conftest import WAIT_SECONDS
 from playwright.sync_api import expect
 from test_examples import load
 
@@ -26,6 +29,35 @@ def tool_approval() -> Any:
     return load("tool_approval")
 
 
+class HeldSearch:
+    """The example's ``web_search`` held running until the test releases it (no race with the page)."""
+
+    def __init__(self, tool: Any) -> None:
+        self.original = tool.coroutine
+        self.released = threading.Event()
+        self.outcome: list[str] = []  # "returned" or "cancelled"
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> str:
+        deadline = time.monotonic() + WAIT_SECONDS
+        try:
+            while not self.released.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            result = await self.original(*args, **kwargs)
+        except asyncio.CancelledError:
+            self.outcome.append("cancelled")
+            raise
+        self.outcome.append("returned")
+        return result
+
+
+@pytest.fixture
+def held_search(agent_chat: Any, monkeypatch: pytest.MonkeyPatch) -> HeldSearch:
+    monkeypatch.setattr(agent_chat, "SLOW_SECONDS", 0.5)
+    held = HeldSearch(agent_chat.web_search)
+    monkeypatch.setattr(agent_chat.web_search, "coroutine", held)
+    return held
+
+
 def send(page: Any, text: str) -> None:
     page.locator("textarea").fill(text)
     page.get_by_role("button", name="Send").click()
@@ -37,15 +69,15 @@ def expand_steps(page: Any) -> None:
     page.locator(".chat-steps .card-header").last.click()
 
 
-def test_a_turn_streams_steps_then_the_answer(open_app, agent_chat, monkeypatch):
-    monkeypatch.setattr(agent_chat, "SLOW_SECONDS", 1.5)
+def test_a_turn_streams_steps_then_the_answer(open_app, agent_chat, held_search):
     with open_app(agent_chat.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
         send(page, QUESTION)
         expect(page.get_by_role("button", name="Stop")).to_be_visible()
         expect(page.locator(".step-title", has_text="Tool web_search · running…")).to_be_visible()
+        held_search.released.set()
         answer = page.locator(".reply-answer")
         seen = set()  # the answer's text as it grows
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + WAIT_SECONDS
         while "conversation memory" not in (text := deep_text(page, ".reply-answer")) and (
             time.monotonic() < deadline
         ):
@@ -65,8 +97,7 @@ def test_a_turn_streams_steps_then_the_answer(open_app, agent_chat, monkeypatch)
         assert log.errors == []
 
 
-def test_stop_halts_the_run(open_app, agent_chat, monkeypatch):
-    monkeypatch.setattr(agent_chat, "SLOW_SECONDS", 2.0)
+def test_stop_halts_the_run(open_app, agent_chat, held_search):
     agent_chat.CALLS.clear()
     with open_app(agent_chat.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
         send(page, QUESTION)
@@ -76,9 +107,13 @@ def test_stop_halts_the_run(open_app, agent_chat, monkeypatch):
         expect(page.locator(".chat-steps .card-title")).to_contain_text(" · stopped after ")
         expect(page.locator(".step-title", has_text="Tool web_search · stopped after")).to_be_visible()
         expect(page.locator(".step-title", has_text="LangGraph · stopped after")).to_be_visible()
-        # Past the moment the search would have returned, nothing else ran.
-        page.wait_for_timeout(agent_chat.SLOW_SECONDS * 1000 + 500)
-        assert agent_chat.CALLS == ["web_search"]
+        # The search was cancelled where it stood: released now, it cannot return, nothing else runs.
+        held_search.released.set()
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not held_search.outcome and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert held_search.outcome == ["cancelled"]
+        assert agent_chat.CALLS == []  # neither the search's own work nor any later tool ran
         expect(page.locator(".step-title", has_text="running…")).to_have_count(0)
         expect(page.locator(".step-title", has_text="fetch_page")).to_have_count(0)
         assert deep_text(page, ".reply-answer").strip() == ""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from panel_langchain_steps.testing import free_port
+from .harness import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import panel as pn
 import pytest
-import test_chat
+from conftest import WAIT_SECONDS
 from playwright.sync_api import expect
 from test_chat import RAN, SEARCH_DONE, two_tool_agent
 
@@ -39,7 +39,7 @@ def test_steps_from_a_worker_thread_all_arrive(open_app):
         thread = threading.Thread(target=work)
         thread.start()
         thread.join(60)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + WAIT_SECONDS
         while (text := deep_text(page, "body")).count("answer number") < 20 and time.monotonic() < deadline:
             page.wait_for_timeout(100)
         assert [f"answer number {i} is here" in text for i in range(20)] == [True] * 20
@@ -47,16 +47,20 @@ def test_steps_from_a_worker_thread_all_arrive(open_app):
         assert log.errors == []
 
 
-def test_stop_button_halts_a_sync_callback(open_app, monkeypatch):
+def test_stop_button_halts_a_sync_callback(open_app):
     RAN.clear()
     SEARCH_DONE.clear()
-    monkeypatch.setattr(test_chat, "SEARCH_SECONDS", 30)  # the search runs until the test lets it end
+
+    finished = threading.Event()
 
     def app() -> pn.chat.ChatInterface:
         agent = two_tool_agent()
 
         def respond(contents: str, user: str, instance: Any) -> None:  # sync: Panel runs it in a thread
-            agent.invoke({"messages": [("user", contents)]}, config={"callbacks": [handler]})
+            try:
+                agent.invoke({"messages": [("user", contents)]}, config={"callbacks": [handler]})
+            finally:
+                finished.set()
 
         chat = pn.chat.ChatInterface(callback=respond, sizing_mode="stretch_width", height=600)
         handler = ChatStepCallbackHandler(chat)
@@ -70,7 +74,7 @@ def test_stop_button_halts_a_sync_callback(open_app, monkeypatch):
         expect(page.locator(".step-title", has_text="Tool slow_search · stopped after")).to_be_visible()
         expect(page.get_by_role("button", name="Send")).to_be_visible()
         SEARCH_DONE.set()  # the search returns, in the worker thread
-        page.wait_for_timeout(1000)
+        assert finished.wait(WAIT_SECONDS), "the worker thread did not end"
         assert RAN == ["search x"]  # the sync run halted before its next tool
         expect(page.locator(".step-title", has_text="running…")).to_have_count(0)
         assert log.errors == []

@@ -1,0 +1,136 @@
+"""Every use of Panel's and Bokeh's private attributes, in one place.
+
+Panel does not offer these as public API; each is read here, and nowhere else
+in the package, so a Panel release that changes one breaks one small module.
+`tests/test_compat.py` checks each on the oldest (1.9) and the newest
+supported Panel.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import param
+from bokeh.document import Document
+from panel.chat import ChatFeed, ChatStep
+from panel.io.state import state
+from panel.layout import Card
+from panel.pane import HTML
+from panel.viewable import Viewable
+
+#: A feed's callback states (``panel.chat.feed.CallbackState`` values) while its callback runs.
+BUSY_STATES = frozenset({"running", "generating", "stopping"})
+
+
+def documents_of(viewable: Viewable) -> list[Document]:
+    """The Bokeh documents ``viewable`` is currently rendered in."""
+    return [state._views[ref][2] for ref in list(viewable._models) if ref in state._views]
+
+
+def callback_state(feed: ChatFeed) -> str:
+    """The state of a feed's callback: "idle", "running", "generating", "stopping" or "stopped"."""
+    current = feed._callback_state
+    return str(getattr(current, "value", current))
+
+
+def watch_callback_state(feed: ChatFeed, callback: Callable[[str], None]) -> None:
+    """Call ``callback(state)`` whenever the feed's callback state changes (see `callback_state`)."""
+
+    def changed(event: param.parameterized.Event) -> None:
+        callback(str(getattr(event.new, "value", event.new)))
+
+    feed.param.watch(changed, "_callback_state")
+
+
+#: The status badge in a step's header: a dot coloured like `ChatStep`'s default badges.
+_BADGE = (
+    '<span class="step-badge step-badge-{status}" style="display:inline-block;width:12px;height:12px;'
+    'border-radius:50%;margin-right:6px;vertical-align:-1px;box-sizing:border-box;{look}"></span>'
+)
+_BADGE_LOOKS = {
+    "pending": "border:2px solid #0072b5",
+    "running": "background:#ffc107",
+    "success": "background:#198754",
+    "failed": "background:#dc3545",
+}
+
+
+class PatchingChatStep(ChatStep):
+    """A `ChatStep` with a light header: one title pane, patched in place.
+
+    `ChatStep`'s header is a row of a status badge widget and a title pane,
+    five Bokeh models a step that make each new step several times dearer to
+    build and send. Here the Card's own title pane shows the badge and the
+    title, and a status or title change is one property patch.
+    """
+
+    body = param.Callable(
+        default=None,
+        doc="""
+        A function returning the body's Markdown parts, built or not.""",
+    )
+
+    title_css_classes = param.List(default=["step-title"])
+
+    text = param.Callable(
+        default=None,
+        doc="""
+        A function returning the body as readable text parts (what ``serialize`` gives).""",
+    )
+
+    _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None, "text": None}
+
+    def __init__(self, *objects: Any, **params: Any) -> None:
+        # Card's initialisation, without ChatStep's header row (the attributes ChatStep's
+        # methods read are set here).
+        self._instance = None
+        self._failed_title = ""
+        Card.__init__(self, *objects, **params)
+
+    @param.depends("status", watch=True)
+    def _render_avatar(self) -> None:
+        self._update_header()
+
+    def _update_header(self, *events: param.parameterized.Event) -> None:
+        badge = _BADGE.format(status=self.status, look=_BADGE_LOOKS.get(self.status, ""))
+        header = f'<h3 style="margin:0;font-size:1.1em;font-weight:normal">{badge}{self.title}</h3>'
+        if self._header is None:
+            self._header = HTML(header, css_classes=self.title_css_classes, margin=(5, 0))
+            self._header_layout[:] = [self._header]
+        elif self._header.object != header:
+            self._header.object = header
+
+
+@functools.cache
+def material_chat_step() -> type:
+    """panel-material-ui's ``ChatStep`` with a ``body`` parameter that stays on the server."""
+    from panel_material_ui.chat import ChatStep as MaterialChatStep
+
+    class MaterialBodyStep(MaterialChatStep):
+        body = param.Callable(
+            default=None,
+            doc="""
+            A function returning the body's Markdown parts, built or not.""",
+        )
+
+        text = param.Callable(
+            default=None,
+            doc="""
+            A function returning the body as readable text parts (what ``serialize`` gives).""",
+        )
+
+        _rename: ClassVar[dict[str, str | None]] = {**MaterialChatStep._rename, "body": None, "text": None}
+
+    return MaterialBodyStep
+
+
+__all__ = [
+    "BUSY_STATES",
+    "PatchingChatStep",
+    "callback_state",
+    "documents_of",
+    "material_chat_step",
+    "watch_callback_state",
+]

@@ -1,0 +1,121 @@
+"""What `compat` reads of Panel's private attributes still means what the package needs, on the
+oldest (Python 3.11 run) and the newest (Python 3.12 run) supported Panel; and nothing outside
+`compat` touches a private attribute of Panel or Bokeh."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import re
+from pathlib import Path
+
+import panel as pn
+import pytest
+from conftest import until
+from packaging.version import Version
+from panel.chat import ChatInterface, ChatStep
+
+from panel_langchain_steps import compat
+
+PACKAGE = Path(compat.__file__).parent
+PRIVATE = re.compile(r"_[a-z]")
+#: Names the package gives Panel's and Bokeh's modules and classes.
+PANEL_NAMES = {"pn", "panel", "bokeh", "state", "ChatStep", "ChatFeed", "ChatMessage", "Card", "Column"}
+#: Private attributes of Panel objects, named as strings (``param.watch(..., "_callback_state")``).
+PANEL_PRIVATES = {"_callback_state", "_models", "_views", "_rename", "_placeholder"}
+
+
+def test_documents_of_a_rendered_component(document):
+    column = pn.Column("hi")
+    assert compat.documents_of(column) == []
+    column.get_root(document)
+    assert compat.documents_of(column) == [document]
+
+
+async def test_callback_states_of_a_feed_while_its_callback_runs(document):
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def respond(contents, user, instance):
+        seen.append(compat.callback_state(instance))
+        await release.wait()
+
+    chat = ChatInterface(callback=respond)
+    chat.get_root(document)
+    changes: list[str] = []
+    compat.watch_callback_state(chat, changes.append)
+    assert compat.callback_state(chat) == "idle"
+    chat.send("hi")
+    await until(lambda: seen, "the callback ran")
+    assert seen == ["running"] and seen[0] in compat.BUSY_STATES
+    release.set()
+    await until(lambda: changes and changes[-1] == "idle", "the callback ended")
+    assert changes[0] == "running"
+
+
+async def test_a_stopped_callback_says_stopped(document):
+    async def respond(contents, user, instance):
+        await asyncio.sleep(60)
+
+    chat = ChatInterface(callback=respond)
+    chat.get_root(document)
+    changes: list[str] = []
+    compat.watch_callback_state(chat, changes.append)
+    chat.send("hi")
+    await until(lambda: "running" in changes, "the callback ran")
+    chat.stop()
+    await until(lambda: "stopped" in changes, "the feed said the callback stopped")
+
+
+@pytest.mark.parametrize("step_type", [compat.PatchingChatStep, ChatStep])
+def test_a_patching_step_changes_status_and_title_by_patches(document, step_type):
+    step = step_type(running_title="Tool add · running…", success_title="Tool add · done", status="running")
+    document.add_root(step.get_root(document))
+    changed: list[str] = []
+    document.on_change(lambda event: changed.append(getattr(event, "attr", type(event).__name__)))
+    step.status = "success"
+    step.success_title = "Tool add · done in 1.0 s"
+    assert step.title == "Tool add · done in 1.0 s"
+    assert changed
+    rebuilt = {"children", "objects", "object"} & set(changed)  # new Bokeh models, not patches
+    if step_type is compat.PatchingChatStep:
+        assert not rebuilt
+    else:  # the control: Panel's own step builds a new badge (on Panel 1.9 its badge is text)
+        assert bool(rebuilt) == (Version(pn.__version__) >= Version("1.10"))
+
+
+def test_no_private_panel_or_bokeh_attribute_outside_compat():
+    offenders = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        if path.name == "compat.py":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith(("panel", "bokeh"))
+            ):
+                offenders += [
+                    f"{path.name}: from {node.module} import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_")
+                ]
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                owner = node.value
+                if isinstance(owner, ast.Name) and owner.id in {
+                    "pn",
+                    "panel",
+                    "bokeh",
+                    "state",
+                    "ChatStep",
+                    "ChatFeed",
+                }:
+                    offenders.append(f"{path.name}:{node.lineno}: {owner.id}.{node.attr}")
+            if isinstance(node, ast.Constant) and node.value in {"_callback_state", "_models", "_views"}:
+                offenders.append(f"{path.name}:{node.lineno}: {node.value!r}")
+    assert offenders == []
