@@ -133,11 +133,11 @@ class ScriptedAgent:
         """Seconds between consecutive tool calls."""
         return [b - a for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
 
-    def flatness(self) -> float:
-        """Mean gap of the last tenth of the calls / mean gap of the first tenth."""
-        gaps = self.gaps
-        tenth = max(len(gaps) // 10, 1)
-        return statistics.fmean(gaps[-tenth:]) / statistics.fmean(gaps[:tenth])
+
+def flatness(gaps: list[float]) -> float:
+    """Mean gap of the last tenth of the calls / mean gap of the first tenth."""
+    tenth = max(len(gaps) // 10, 1)
+    return statistics.fmean(gaps[-tenth:]) / statistics.fmean(gaps[:tenth])
 
 
 class NaiveHandler(BaseCallbackHandler):

@@ -69,6 +69,7 @@ SHOTS: dict[str, Callable[[Any], None]] = {
         "Compare the weather in Oslo, Cairo and Quito", "today's weather", expand=True
     ),
     "tool_approval": chat_turn("Email Bob about lunch", "Approve call to"),
+    "research_team": chat_turn("Report on solar power", "Each topic was researched", expand=True),
     "standalone_trace": standalone,
     "long_run": long_run,
     "agent_trace": chat_turn("Check 12 servers", "Checked 12 servers"),

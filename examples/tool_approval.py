@@ -1,10 +1,12 @@
-"""Tool approval: the agent pauses before a sensitive tool until you approve or reject the call.
+"""Tool approval: the agent pauses before a sensitive tool until you approve, edit or reject the call.
 
 The agent may look up contacts freely, but sending an email needs your
 approval (LangChain's ``HumanInTheLoopMiddleware``). The paused step shows
-the call and its arguments with Approve and Reject buttons; a click resumes
-the agent (``Command(resume=...)``, same thread and callbacks) and the trace
-continues in the same reply.
+the call and its arguments with Approve, Edit and Reject buttons: Edit opens
+a form built from ``send_email``'s arguments (checked against its schema
+before it is sent), Reject takes a reason for the model. The decision
+resumes the agent (``Command(resume=...)``, same thread and callbacks) and
+the trace continues in the same reply.
 
 Run ``panel serve examples/tool_approval.py``. Offline it uses a scripted
 model; set OPENAI_API_KEY, ANTHROPIC_API_KEY or OLLAMA_MODEL for a real one.
@@ -59,7 +61,8 @@ def script(messages: list[BaseMessage]) -> AIMessage | str:
         )
         return AIMessage(content="Now I'll send the email.", tool_calls=[email])
     if result.status == "error" or "rejected" in result.text:
-        return "OK, I did **not** send the email."
+        reason = result.text.partition("with reason: ")[2]
+        return "OK, I did **not** send the email." + (f" You said: {reason}" if reason else "")
     return f"Done: {result.text}"
 
 
@@ -83,9 +86,10 @@ def create_app() -> ChatSession:
     return ChatSession(
         graph_turn(agent),
         title="Tool approval",
-        about="Try *Email Alice about lunch*: sending waits for your **Approve** or **Reject**.",
+        about="Try *Email Alice about lunch*: sending waits for you to **Approve**, **Edit** or **Reject**.",
         model=model,
         resume=resume,
+        tools=[send_email],
     )
 
 

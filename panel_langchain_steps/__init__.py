@@ -6,6 +6,7 @@
 """
 
 from .handler import ChatStepCallbackHandler, StopRun
+from .progress import get_stream_writer
 from .replay import replay
 from .testing import ScriptedChatModel
 from .trace import RunRecord, Trace
@@ -18,6 +19,7 @@ __all__ = [
     "StopRun",
     "Trace",
     "TraceView",
+    "get_stream_writer",
     "replay",
     "totals",
 ]

@@ -90,6 +90,48 @@ def usage(message: Any) -> dict[str, Any] | None:
     return dict(found) if found else None
 
 
+def added_usage(known: dict[str, Any] | None, chunk: Any) -> dict[str, Any] | None:
+    """Usage so far, with a streamed chunk's usage added (providers report it in pieces: Anthropic
+    the input at the start, the output at the end); None when the chunk reports none."""
+    found = getattr(chunk, "usage_metadata", None)
+    if not found:
+        return None
+    from langchain_core.messages.ai import add_usage
+
+    return dict(add_usage(known, found)) if known else dict(found)  # type: ignore[arg-type]
+
+
+def streamed_tool_calls(known: list[dict[str, Any]], chunk: Any) -> list[dict[str, Any]] | None:
+    """The tool calls so far with a chunk's ``tool_call_chunks`` added, as the model writes them.
+
+    A call still being written has its arguments as the JSON text so far (a
+    string); the run's end replaces them with the parsed calls. None when the
+    chunk has no tool-call pieces. A new list: readers never see one change.
+    """
+    pieces = getattr(chunk, "tool_call_chunks", None)
+    if not pieces:
+        return None
+    calls = [dict(call) for call in known]
+    for piece in pieces:
+        index, call_id = piece.get("index"), piece.get("id")
+        same = next(
+            (
+                call
+                for call in calls
+                if (index is not None and call.get("index") == index)
+                or (call_id and call.get("id") == call_id)
+            ),
+            None,
+        )
+        if same is None:
+            calls.append({"name": piece.get("name") or "", "args": "", "id": call_id, "index": index})
+            same = calls[-1]
+        same["args"] = (same["args"] if isinstance(same["args"], str) else "") + (piece.get("args") or "")
+        same["name"] = same["name"] or piece.get("name") or ""
+        same["id"] = same["id"] or call_id
+    return calls
+
+
 def tool_output(output: Any) -> Any:
     """A tool's result: a ``ToolMessage``'s content, its text parts joined."""
     content = getattr(output, "content", output)

@@ -79,7 +79,13 @@ class PatchingChatStep(ChatStep):
 
     title_css_classes = param.List(default=["step-title"])
 
-    _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None}
+    text = param.Callable(
+        default=None,
+        doc="""
+        A function returning the body as readable text parts (what ``serialize`` gives).""",
+    )
+
+    _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None, "text": None}
 
     def __init__(self, *objects: Any, **params: Any) -> None:
         # Card's initialisation, without ChatStep's header row (the attributes ChatStep's
@@ -114,7 +120,13 @@ def material_chat_step() -> type:
             A function returning the body's Markdown parts, built or not.""",
         )
 
-        _rename: ClassVar[dict[str, str | None]] = {**MaterialChatStep._rename, "body": None}
+        text = param.Callable(
+            default=None,
+            doc="""
+            A function returning the body as readable text parts (what ``serialize`` gives).""",
+        )
+
+        _rename: ClassVar[dict[str, str | None]] = {**MaterialChatStep._rename, "body": None, "text": None}
 
     return MaterialBodyStep
 

@@ -238,13 +238,48 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         text below the steps card. False: keep all text in the steps.""",
     )
 
+    prices = param.Dict(
+        default={},
+        doc="""
+        Model prices, ``{model: (input_per_1M_tokens, output_per_1M_tokens)}``
+        (as `TraceView`'s): each model step's footer and each turn's summary
+        show the cost. Models not listed show no cost.""",
+    )
+
+    models = param.List(
+        default=[],
+        doc="""
+        The chat models in use: a model whose LangChain profile gives
+        ``max_input_tokens`` gets a context-window gauge in its steps' footers.""",
+    )
+
+    serialize_steps = param.Boolean(
+        default=False,
+        doc="""
+        With a chat feed target, what a reply is as chat history
+        (``ChatFeed.serialize()``, the history for the next model call): the
+        answer as the model wrote it, and with True a short readable summary
+        of the turn's steps before it.""",
+    )
+
     resume = param.Callable(
         default=None,
         doc="""
         A function ``resume(value)`` (sync or async) that resumes a paused
         LangGraph run, e.g. ``agent.invoke(Command(resume=value), config)``.
-        When set, a step paused at ``interrupt()`` shows Approve and Reject
-        buttons; a click calls it with the value to resume with.""",
+        When set, a step paused at ``interrupt()`` shows the request and its
+        decisions: for ``HumanInTheLoopMiddleware``, Approve, Edit and Reject
+        per tool call (those its ``allowed_decisions`` allow); for any other
+        interrupt, Approve and Reject. Once decided, it is called with the
+        value to resume with.""",
+    )
+
+    tools = param.List(
+        default=[],
+        doc="""
+        The agent's tools: an Edit decision's form is built from the tool's
+        argument schema and validated by it (without, from the arguments the
+        model wrote).""",
     )
 
     # Called on the event loop's thread in async runs, in order, instead of in
@@ -349,11 +384,21 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         run = trace.touch(run_id, parent_run_id, "llm")
         if run is None:
             return
+        message = getattr(chunk, "message", None)
         if isinstance(token, str) and token:
             trace.write(run, "text", token)
         elif not isinstance(token, str):
-            for section, text in capture.text_pieces(getattr(chunk, "message", token)):
+            message = message or token
+            for section, text in capture.text_pieces(message):
                 trace.write(run, section, text)
+        if message is not None:
+            # Tool calls as the model writes them, and usage as the provider reports it (kept if stopped).
+            calls = capture.streamed_tool_calls(run.tool_calls, message)
+            if calls is not None:
+                trace.update(run, tool_calls=calls)
+            usage = capture.added_usage(run.usage, message)
+            if usage is not None:
+                trace.update(run, usage=usage)
 
     @_intake
     def on_llm_end(self, response, *, run_id, parent_run_id=None, **kwargs):
@@ -365,7 +410,9 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
             # Nothing streamed (a plain invoke): the text comes from the run's end.
             for section, text in capture.text_pieces(message):
                 self.trace.write(run, section, text, streamed=False)
-        self.trace.update(run, tool_calls=capture.tool_calls(message), usage=capture.usage(message))
+        self.trace.update(
+            run, tool_calls=capture.tool_calls(message), usage=capture.usage(message) or run.usage
+        )
         self.trace.end(run, "success", outputs=message)
 
     @_intake
@@ -480,6 +527,14 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
     def flush(self) -> None:
         """Show every recorded change now (scripts and tests; a served page updates by itself)."""
         self._view.flush()
+
+    @property
+    def always_allowed(self) -> set[str]:
+        """Tools the user chose to "always allow" in this chat: their calls are approved without asking.
+
+        Fill it to allow tools from the start, clear it to ask again.
+        """
+        return self._view.always_allowed
 
     @property
     def open_runs(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import panel as pn
@@ -53,6 +54,14 @@ class Reply:
         self.text: Any = None
         self.ended = False
         self.stopped = False
+        #: A function giving the reply as chat history (set by the view).
+        self.history: Callable[[], str] | None = None
+
+    def serialize(self, *args: Any, **kwargs: Any) -> str:
+        """The reply as chat history: the turn's answer as the model wrote it (and, with the
+        handler's ``serialize_steps``, a summary of the steps), never the layout of steps.
+        Panel's label options do not apply."""
+        return self.history() if self.history is not None else ""
 
     def clear_answer(self) -> None:
         """Take the answer away (its run turned out to call tools)."""
@@ -199,6 +208,9 @@ class FeedPlacement(Placement):
             trigger_post_hook=False,
         )
         scroll_to_latest(self.feed)
+        # As chat history (ChatFeed.serialize(), str(message)) the reply is its answer, whatever
+        # the feed's message type (Panel's or panel-material-ui's).
+        reply.message.serialize = reply.serialize
         return reply
 
     def send_ahead(self) -> None:

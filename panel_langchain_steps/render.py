@@ -10,16 +10,22 @@ was. Every piece of run data goes through `safety` on its way to the page.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable
 from typing import Any
 
 import param
 
+from . import usage
 from .compat import PatchingChatStep
+from .progress import PROGRESS
 from .safety import (
     REDACTED,
     SafeMarkdown,
+    clip,
+    code_span,
     code_text,
+    escape_markdown,
     inline_text,
     plain_text,
     redact,
@@ -46,6 +52,15 @@ STEP_STATUS = {
 }
 
 PAUSE_TEXT = "paused, waiting for input"
+
+_DETAILS = (("cache_read", "cache read"), ("cache_creation", "cache write"), ("reasoning", "reasoning"))
+
+#: Progress events shown in a step (the newest), and the longest text shown of one.
+EVENTS_SHOWN = 20
+EVENT_CHARS = 500
+
+#: What a model step says when its text is the reply's answer.
+ANSWERED = "The answer is shown below the steps."
 
 _KIND_LABELS = {"tool": "Tool", "llm": "Model", "retriever": "Retriever"}
 #: Longest key argument shown in a tool's title.
@@ -86,8 +101,9 @@ class Step(PatchingChatStep):
         return "\n".join(self.body()) if self.body is not None else ""
 
     def serialize(self, *args: Any, **kwargs: Any) -> str:
-        """The step as readable text: its title, then its body."""
-        return "\n".join(filter(None, [html.unescape(self.title), self.body_text]))
+        """The step as readable text: its title, then its body, every value as written."""
+        body = "\n\n".join(self.text()) if self.text is not None else self.body_text
+        return "\n".join(filter(None, [html.unescape(self.title), body]))
 
 
 def format_duration(seconds: float) -> str:
@@ -100,7 +116,10 @@ def format_duration(seconds: float) -> str:
 
 
 def label(run: RunRecord) -> str:
-    """The run's display name, e.g. "Tool search", "Tool get_weather · Paris" or "Model gpt-4o"."""
+    """The run's display name, e.g. "Tool search", "Tool get_weather · Paris", "Model gpt-4o" or
+    "Agent math_agent"."""
+    if run.kind == "chain" and run.name and run.metadata.get("lc_agent_name") == run.name:
+        return f"Agent {run.name}"  # an agent made with create_agent(..., name=...)
     kind = _KIND_LABELS.get(run.kind)
     name = run.name or {"llm": "model", "tool": "tool", "retriever": "retriever"}.get(run.kind, "step")
     shown = f"{kind} {name}" if kind else name
@@ -156,7 +175,8 @@ TITLE_FIELDS = {
     "name": "the run's name",
     "kind": '"chain", "tool", "llm" or "retriever"',
     "status": '"pending", "running", "success", "failed", "stopped" or "paused"',
-    "state": 'how it stands, e.g. "running…" or "done in 1.2 s"',
+    "state": 'how it stands, e.g. "running…" or "done in 1.2 s" ("answer below · done in 1.2 s" for '
+    "the model step whose text became the reply's answer)",
     "elapsed": 'its time so far, e.g. "1.2 s"',
     "model": "the model's name (model runs), else empty",
 }
@@ -164,15 +184,16 @@ TITLE_FIELDS = {
 DEFAULT_TITLE = "{label} · {state}"
 
 
-def title_fields(run: RunRecord, within: str | None = None) -> dict[str, str]:
-    """The values of a title template's fields for ``run``; ``within``: the graph node it stands for."""
+def title_fields(run: RunRecord, within: str | None = None, answered: bool = False) -> dict[str, str]:
+    """The values of a title template's fields for ``run``; ``within``: the graph node it stands for;
+    ``answered``: its text is the reply's answer."""
     return {
         "label": f"{within} › {label(run)}" if within else label(run),
         "node": within or "",
         "name": run.name or "",
         "kind": run.kind,
         "status": run.status,
-        "state": status_text(run),
+        "state": ("answer below · " if answered else "") + status_text(run),
         "elapsed": format_duration(run.elapsed),
         "model": run.model or "",
     }
@@ -193,10 +214,34 @@ def check_title(template: str | None) -> None:
         ) from None
 
 
-def default_title(run: RunRecord, within: str | None = None, template: str | None = None) -> str:
+def default_title(
+    run: RunRecord, within: str | None = None, template: str | None = None, answered: bool = False
+) -> str:
     """The title for the run's current status, from ``template`` (None: the built-in one);
-    ``within``: the graph node the run's step also stands for."""
-    return (template or DEFAULT_TITLE).format_map(title_fields(run, within))
+    ``within``: the graph node the run's step also stands for; ``answered``: its text is the
+    reply's answer."""
+    return (template or DEFAULT_TITLE).format_map(title_fields(run, within, answered))
+
+
+def count(number: int, noun: str) -> str:
+    """ "1 tool call", "3 tool calls"."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def calls_text(numbers: dict[str, Any]) -> str:
+    """ "3 tool calls, 2 model calls" from `usage.summary` numbers."""
+    return f"{count(numbers['tool_calls'], 'tool call')}, {count(numbers['model_calls'], 'model call')}"
+
+
+def turn_summary(runs: list[RunRecord], prices: usage.Prices | None = None) -> str:
+    """A turn's numbers for its header: calls, tokens and (priced) cost."""
+    numbers = usage.summary(runs, prices)
+    parts = [calls_text(numbers)]
+    if numbers["total_tokens"]:
+        parts.append(f"{numbers['total_tokens']:,} tokens")
+    if numbers["cost"] is not None:
+        parts.append(usage.format_cost(numbers["cost"]))
+    return " · ".join(parts)
 
 
 class Renderer(param.Parameterized):
@@ -206,15 +251,18 @@ class Renderer(param.Parameterized):
     title_function = param.Callable(default=None)
     title_template = param.String(default=None, allow_None=True)
     max_chars = param.Integer(default=20_000, allow_None=True)
+    prices = param.Dict(default={})
+    context_windows = param.Dict(default={})
 
     def __init__(self, report: Callable[[RunRecord, str, BaseException], None], **params: Any):
         super().__init__(**params)
         self._report = report
 
-    def title(self, run: RunRecord, within: str | None = None) -> str:
+    def title(self, run: RunRecord, within: str | None = None, answered: bool = False) -> str:
         """The title for the run's status: the user's title function, else ours; always inert.
 
-        ``within``: the LangGraph node the run's step also stands for.
+        ``within``: the LangGraph node the run's step also stands for; ``answered``: its text
+        is the reply's answer.
         """
         if self.title_function is not None:
             try:
@@ -225,47 +273,112 @@ class Renderer(param.Parameterized):
                 if custom is not None:
                     return title_text(str(custom))
         try:
-            return title_text(default_title(run, within, self.title_template))
+            return title_text(default_title(run, within, self.title_template, answered))
         except Exception as error:
             self._report(run, "title template", error)
-            return title_text(default_title(run, within))
+            return title_text(default_title(run, within, answered=answered))
 
-    def body(self, run: RunRecord, *, shows_error: bool, answer_below: bool) -> list[tuple[str, str]]:
+    def body(
+        self,
+        run: RunRecord,
+        *,
+        shows_error: bool,
+        answer_below: bool,
+        plain: bool = False,
+        events: list[dict[str, Any]] | None = None,
+    ) -> list[tuple[str, str]]:
         """The step's body as ``(key, markdown)`` parts, in order.
 
         Keys starting with ``"text:"`` are streamed sections (they only grow);
         ``answer_below``: the run's text is the reply's answer, shown there.
+        ``plain``: readable text instead of Markdown (`Step.serialize`), every
+        value as written (redacted, never escaped). ``events``: the progress
+        shown (default: the run's own).
         """
+        data = self._plain if plain else self._data
         parts: list[tuple[str, str]] = []
         if run.kind == "tool":
-            parts += self._data("input", run.inputs, "Input")
+            parts += data("input", run.inputs, "Input")
         elif run.kind == "retriever":
-            parts += self._data("query", run.inputs, "Query")
+            parts += data("query", run.inputs, "Query")
         for section in ("reasoning", "text"):
             text = run.text_of(section)
             if text and section == "text" and answer_below:
-                parts.append(("answered", "*The answer is shown below the steps.*"))
+                parts.append(("answered", ANSWERED if plain else f"*{ANSWERED}*"))
             elif text:
                 parts.append((f"text:{section}", text))
-        for number, event in enumerate(run.events):
-            parts += self._data(f"event:{number}", event.get("data"), inline_text(str(event.get("name"))))
+        events = run.events if events is None else events
+        if events:
+            parts.append(("events", self._events(events, plain)))
         for number, call in enumerate(run.tool_calls):
-            parts += self._data(
-                f"call:{number}", call.get("args"), f"Calls {inline_text(str(call.get('name')))}"
-            )
-        if run.usage:
-            tokens = (
-                f"*Tokens: {run.usage.get('input_tokens', 0)} in · {run.usage.get('output_tokens', 0)} out*"
-            )
-            parts.append(("usage", tokens))
+            args = call.get("args")
+            if isinstance(args, str) and not plain:  # still streaming: the JSON so far
+                heading = f"**Calls {inline_text(str(call.get('name')))}**"
+                parts.append((f"call:{number}", f"{heading}\n\n{code_text(args, self.max_chars, 'json')}"))
+            else:
+                parts += data(f"call:{number}", args, f"Calls {call.get('name')}")
+        footer = self.footer(run, markdown=not plain)
+        if footer:
+            parts.append(("usage", footer if plain else f"*{footer}*"))
         if run.ended:
             if run.kind == "tool" and run.status == SUCCESS:
-                parts += self._data("output", run.outputs, "Output")
+                parts += data("output", run.outputs, "Output")
             elif run.kind == "retriever" and run.status == SUCCESS:
-                parts += self._documents((run.outputs or {}).get("documents", []))
+                parts += self._documents((run.outputs or {}).get("documents", []), plain)
         if shows_error and run.error and self.context_exception != "ignore":
-            parts.append(("error", self._error(run.error)))
+            parts.append(("error", self._error(run.error, plain)))
         return parts
+
+    def footer(self, run: RunRecord, markdown: bool = False) -> str:
+        """A model run's numbers as one line: tokens, model, speed, cost and context window."""
+        if run.kind != "llm" or not (run.usage or (run.model and run.ended)):
+            return ""
+        counts = usage.tokens(run.usage)
+        facts = [f"Tokens: {counts['input']:,} in · {counts['output']:,} out"] if run.usage else []
+        for key, name in (
+            ("cache_read", "cache read"),
+            ("cache_creation", "cache write"),
+            ("reasoning", "reasoning"),
+        ):
+            if counts[key]:
+                facts.append(f"{counts[key]:,} {name}")
+        if run.model:
+            facts.append(inline_text(run.model) if markdown else shorten(run.model))
+        first, rate = usage.speed(run) if run.streamed else (None, None)
+        if first is not None:
+            facts.append(f"first token {format_duration(first)}")
+        if rate is not None and run.ended:
+            facts.append(f"{rate:,.0f} tokens/s")
+        priced = usage.cost(run, self.prices)
+        if priced is not None:
+            facts.append(usage.format_cost(priced))
+        window = self.context_windows.get(run.model or "")
+        if window and counts["input"]:
+            facts.append(f"context {counts['input'] / window:.0%} of {window:,}")
+        return " · ".join(facts)
+
+    def _events(self, events: list[dict[str, Any]], plain: bool) -> str:
+        """Progress events as one line each, the newest `EVENTS_SHOWN`: text as text, data as JSON."""
+        lines = [
+            f"{len(events) - EVENTS_SHOWN:,} earlier"
+            if plain
+            else f"*{len(events) - EVENTS_SHOWN:,} earlier*"
+        ]
+        lines = lines if len(events) > EVENTS_SHOWN else []
+        for event in events[-EVENTS_SHOWN:]:
+            name, value = str(event.get("name")), event.get("data")
+            text = (
+                value
+                if isinstance(value, str)
+                else json.dumps(redact(value), ensure_ascii=False, default=str)
+            )
+            text = shorten(text, EVENT_CHARS)
+            if plain:
+                lines.append(text if name == PROGRESS else f"{shorten(name)}: {text}")
+                continue
+            shown = escape_markdown(text) if isinstance(value, str) else code_span(text)
+            lines.append(f"↳ {shown}" if name == PROGRESS else f"**{inline_text(name)}**: {shown}")
+        return "\n".join(lines) if plain else "\n\n".join(lines)
 
     def _data(self, key: str, value: Any, heading: str) -> list[tuple[str, str]]:
         """Structured data as a JSON block, text as text, under a heading."""
@@ -275,22 +388,40 @@ class Renderer(param.Parameterized):
             body = plain_text(value, self.max_chars)
         else:
             body = code_text(to_json(redact(value)), self.max_chars, "json")
-        return [(key, f"**{heading}**\n\n{body}")]
+        return [(key, f"**{inline_text(heading)}**\n\n{body}")]
 
-    def _documents(self, documents: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    def _plain(self, key: str, value: Any, heading: str) -> list[tuple[str, str]]:
+        """Data as readable text under a heading: text as written, structures as JSON (redacted)."""
+        if value is None or value == "":
+            return []
+        text = redact_text(value) if isinstance(value, str) else to_json(redact(value))
+        shown, note = clip(text, self.max_chars)
+        return [(key, f"{shorten(heading)}:\n{shown}{note}")]
+
+    def _documents(self, documents: list[dict[str, Any]], plain: bool = False) -> list[tuple[str, str]]:
         if not documents:
-            return [("documents", "*No documents found.*")]
+            return [("documents", "No documents found." if plain else "*No documents found.*")]
         parts = []
         limit = min(DOCUMENT_CHARS, self.max_chars or DOCUMENT_CHARS)
         for number, document in enumerate(documents, 1):
             metadata = redact(document.get("metadata") or {})
             source = metadata.get("source") or metadata.get("title") or f"Document {number}"
-            snippet = plain_text(str(document.get("page_content", "")), limit)
-            parts.append((f"document:{number}", f"**{number}. {inline_text(str(source))}**\n\n{snippet}"))
+            content = str(document.get("page_content", ""))
+            if plain:
+                shown, note = clip(redact_text(content), limit)
+                parts.append((f"document:{number}", f"{number}. {shorten(str(source))}:\n{shown}{note}"))
+            else:
+                snippet = plain_text(content, limit)
+                parts.append((f"document:{number}", f"**{number}. {inline_text(str(source))}**\n\n{snippet}"))
         return parts
 
-    def _error(self, error: dict[str, str]) -> str:
+    def _error(self, error: dict[str, str], plain: bool = False) -> str:
         if self.context_exception == "verbose" and error.get("traceback"):
+            if plain:
+                return clip(redact_text(error["traceback"].rstrip()), self.max_chars)[0]
             return code_text(error["traceback"].rstrip(), self.max_chars, "python")
+        if plain:
+            message = clip(redact_text(error.get("message", "")), self.max_chars)[0]
+            return f"{shorten(error.get('type', 'Error'))}: {message}"
         name = inline_text(error.get("type", "Error"))
         return f"**{name}**: {plain_text(error.get('message', ''), self.max_chars)}"

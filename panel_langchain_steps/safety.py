@@ -327,6 +327,14 @@ def code_block(text: str, language: str = "") -> str:
     return f"{fence}{language}\n{text}\n{fence}"
 
 
+def code_span(text: str) -> str:
+    """Inline code that the text cannot close early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def to_json(value: Any) -> str:
     """Readable JSON for structured data (dataclasses, pydantic models, sets and bytes too),
     falling back to redacted ``str`` for other objects."""

@@ -31,11 +31,13 @@ from panel.layout.base import ListLike
 from panel.viewable import Viewable
 
 from .approval import ApprovalPrompt
+from .history import history_text, speaks_for_turn
 from .material import step_type
 from .placement import FeedPlacement, Placement, Reply, placement_for
-from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text
+from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text, turn_summary
 from .stream import StepText, Ticker
 from .trace import FAILED, PAUSED, STOPPED, SUCCESS, RunRecord, Trace
+from .usage import context_windows
 from .visibility import GENERIC_NODES, Visibility, is_graph_node
 
 #: While runs go on, new steps join the page after a pause this many times as long as the
@@ -97,6 +99,8 @@ class Slot(Node):
         #: The approval prompts of a paused run (made when the step is first drawn).
         self.prompts: list[ApprovalPrompt] = []
         self.asks = False
+        #: Hidden runs below it whose progress events it shows.
+        self.borrowed: list[RunRecord] = []
 
     @property
     def layout(self) -> Step | None:
@@ -149,6 +153,10 @@ class StepsView:
         "avatar",
         "answer_in_reply",
         "resume",
+        "serialize_steps",
+        "prices",
+        "models",
+        "tools",
     )
 
     def __init__(self, trace: Trace, target: Any, report: Callable[..., None], **options: Any):
@@ -180,6 +188,8 @@ class StepsView:
         self._paused: list[Turn] = []
         self._shared: LayoutNode | None = None
         self._last_call_turn: Turn | None = None
+        #: Tools the user chose to always allow, for as long as the view lives (a chat session).
+        self.always_allowed: set[str] = set()
         self.configure(**options)
         self._subscription = trace.subscribe(self._ticker.wake)
         if isinstance(target, ChatFeed):
@@ -205,11 +215,15 @@ class StepsView:
                 title_function=options["title_function"],
                 title_template=options["title"],
                 max_chars=options["max_chars"],
+                prices=dict(options["prices"]),
+                context_windows=context_windows(options["models"]),
             )
             self._collapse = options["collapsed_on_success"]
             self._window = options["max_steps"]
             self._answers = options["answer_in_reply"]
+            self._serialize_steps = options["serialize_steps"]
             self._resume = options["resume"]
+            self._tools = {getattr(tool, "name", str(tool)): tool for tool in options["tools"]}
             self._ticker.interval = options["flush_interval"]
             self._placement.configure(user=options["user"], avatar=options["avatar"])
 
@@ -279,10 +293,18 @@ class StepsView:
         ):
             # A hidden run failed and no step says why: give it a step so the error is not lost.
             slot = self._add_slot(run, turn, None)
+        if slot is None and run.events:
+            # A hidden run's progress shows in the nearest shown step above it.
+            anchor = self._anchors.get(run.id)
+            if isinstance(anchor, Slot):
+                if run not in anchor.borrowed:
+                    anchor.borrowed.append(run)
+                    self._dirty_nodes[anchor.parent] = None  # a node with progress shows as itself
+                self._dirty_slots[anchor] = None
         if slot is not None:
             self._dirty_slots[slot] = None
-            if run.ended and is_graph_node(run):
-                self._dirty_nodes[slot.parent] = None  # a failed node shows as itself
+            if (run.ended or len(run.events) == 1) and is_graph_node(run):
+                self._dirty_nodes[slot.parent] = None  # a failed node, or one with progress, shows as itself
             if run.status == PAUSED and self._resume is not None and not self._shown_below(run):
                 slot.asks = True
         if run.kind == "llm" and self._answers and run.text_length("text") and self._may_answer(run):
@@ -388,9 +410,13 @@ class StepsView:
 
     def _may_answer(self, run: RunRecord) -> bool:
         """Whether a model run speaks for the whole turn (not inside a tool or a subgraph)."""
-        if "nostream" in run.tags or "|" in str(run.metadata.get("langgraph_checkpoint_ns", "")):
-            return False
-        return all(ancestor.kind == "chain" for ancestor in self.trace.ancestors(run))
+        return speaks_for_turn(self.trace, run)
+
+    def _history(self, reply: Reply) -> str:
+        """A reply as chat history: its answer as written (and a summary of its steps, if asked)."""
+        with self._lock:
+            roots = [turn.root_id for turn in self._turns.values() if turn.reply is reply]
+            return history_text(self.trace, roots, reply.owner, self._serialize_steps)
 
     # -- phase 2: Panel ----------------------------------------------------------
 
@@ -452,6 +478,7 @@ class StepsView:
         node = turn.node
         if node.target is None:
             node.reply = self._placement.reply()
+            node.reply.history = lambda reply=node.reply: self._history(reply)
             node.target = node.reply.steps
             self._allowance = 0  # a new message is a pass's worth of work: its steps come next
             self._dirty_nodes[node] = None
@@ -474,6 +501,7 @@ class StepsView:
             for run in (previous, owner):
                 if run is not None and run.id in self._slots:
                     self._rebuild(self._slots[run.id])
+                    self._dirty_slots[self._slots[run.id]] = None  # its title says where its text went
         if owner is not None:
             if reply.text is None:
                 reply.text = StepText(lambda source: _appended(reply.answer, markdown(source)))
@@ -499,9 +527,16 @@ class StepsView:
                 for slot in self._slots.values()
                 if slot.turn.reply is turn.reply and self._action(slot) is slot
             ]
+            runs = [
+                run
+                for t in self._turns.values()
+                if t.reply is turn.reply
+                for run in self.trace.runs_of(t.root_id)
+            ]
+            numbers = turn_summary(runs, self._renderer.prices)
+            summary = f"{PAUSE_TEXT if turn.paused else status_text(root)} · {numbers}"
             # Steps that failed of their own accord (not by a shown child's failure).
             failed = [slot for slot in shown if slot.run.status == FAILED and not self._shown_below(slot.run)]
-            summary = PAUSE_TEXT if turn.paused else status_text(root)
             turn.reply.finish(
                 len(shown),
                 summary,
@@ -517,7 +552,15 @@ class StepsView:
         """
         if isinstance(node, Slot) and node.asks and not node.prompts:
             requests = _interrupts(node.run.exception)
-            node.prompts = [ApprovalPrompt(request=_value(r), resume=self._resume) for r in requests]
+            node.prompts = [
+                ApprovalPrompt(
+                    request=_value(r),
+                    resume=self._resume,
+                    tools=self._tools,
+                    always_allowed=self.always_allowed,
+                )
+                for r in requests
+            ]
             if node.turn.reply is not None:
                 self._placement.keep_in_view(node.turn.reply)  # the decision to make
         window = self._window + node.extra
@@ -551,13 +594,15 @@ class StepsView:
         """The slot whose step shows ``slot``: a LangGraph node doing one action is that action.
 
         A node keeps a step of its own when it holds several steps, when it
-        failed and its action did not, or when it asks for approval.
+        failed and its action did not, when it asks for approval, or when it
+        reports progress of its own.
         """
         while (
             not self._visibility.show_glue
             and is_graph_node(slot.run)
             and len(slot.children) == 1
             and not slot.asks
+            and not (slot.run.events or slot.borrowed)
             and (slot.run.status != FAILED or slot.children[0].run.status == FAILED)
         ):
             slot = slot.children[0]
@@ -568,7 +613,7 @@ class StepsView:
         within = None
         if isinstance(node, Slot) and node.run.name not in GENERIC_NODES and self._action(node) is slot:
             within = node.run.name
-        return self._renderer.title(slot.run, within)
+        return self._renderer.title(slot.run, within, _answered(slot))
 
     def _button(self, node: Node, hidden: int) -> pn.widgets.Button:
         more = min(hidden, self._window)
@@ -596,6 +641,7 @@ class StepsView:
             collapsed=collapsed,
             collapsed_on_success=False,
             body=lambda: [source for _, source in self._parts(slot)],
+            text=lambda: [source for _, source in self._parts(slot, plain=True)],
             sizing_mode="stretch_width",
             margin=(4, 0, 4, 8),
             css_classes=[f"step-{run.kind}"],
@@ -642,13 +688,14 @@ class StepsView:
         """Free the slot's own step (its child steps stay)."""
         slot.step, slot.body, slot.built, slot.button = None, [], False, None
 
-    def _parts(self, slot: Slot) -> list[tuple[str, str]]:
+    def _parts(self, slot: Slot, plain: bool = False) -> list[tuple[str, str]]:
         run = slot.run
-        reply = slot.turn.reply
         return self._renderer.body(
             run,
             shows_error=run.status == FAILED and not self._shown_below(run),
-            answer_below=reply is not None and reply.owner is run,
+            answer_below=_answered(slot),
+            plain=plain,
+            events=_events(slot),
         )
 
     def _build(self, slot: Slot) -> None:
@@ -674,6 +721,8 @@ class StepsView:
                 part = slot.body[index][1]
                 if isinstance(part, StepText):
                     part.show(source)
+                elif part.object != source:  # e.g. a tool call's arguments, still streaming
+                    part.object = source
                 continue
             if key.startswith("text:"):
                 css = "step-reasoning" if key == "text:reasoning" else "step-message"
@@ -786,6 +835,21 @@ def _soon(function: Callable[[], None]) -> None:
         asyncio.get_running_loop().call_soon(function)
     except RuntimeError:
         function()
+
+
+def _events(slot: Slot) -> list[dict[str, Any]]:
+    """The progress events a step shows: its run's and those of hidden runs below it, in time order."""
+    if not slot.borrowed:
+        return slot.run.events
+    return sorted(
+        [*slot.run.events, *(e for run in slot.borrowed for e in run.events)], key=lambda e: e["time"]
+    )
+
+
+def _answered(slot: Slot) -> bool:
+    """Whether the slot's run's text is its reply's answer (shown below the steps)."""
+    reply = slot.turn.reply
+    return reply is not None and reply.owner is slot.run
 
 
 def _same(new: list[Viewable], old: list[Viewable]) -> bool:

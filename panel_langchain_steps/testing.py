@@ -55,12 +55,22 @@ def arithmetic(question: str, previous_answer: str = "") -> str | None:
     return found[0] if found else None
 
 
+#: Characters of a tool call's JSON arguments per streamed piece (providers send a few at a time).
+ARGS_PIECE = 6
+
+
+def json_pieces(text: str, size: int = ARGS_PIECE) -> list[str]:
+    """JSON text cut into pieces of ``size`` characters, as providers stream tool-call arguments."""
+    return [text[start : start + size] for start in range(0, len(text), size)]
+
+
 class ScriptedChatModel(BaseChatModel):
     """A chat model that answers from a script instead of a provider.
 
-    ``responses`` is either a list of replies used in order (a ``str`` or an
-    ``AIMessage`` that may carry ``tool_calls``), or a function from the
-    conversation so far to the next reply. ``token_delay`` seconds pass between
+    ``responses`` is either a list of replies used in order (a ``str``, an
+    ``AIMessage`` that may carry ``tool_calls`` and ``usage_metadata``, or a
+    list of ``AIMessageChunk`` recorded from a provider, streamed as they
+    are), or a function from the conversation so far to the next reply. ``token_delay`` seconds pass between
     streamed tokens, to look like a live model in demos.
     """
 
@@ -106,7 +116,13 @@ class ScriptedChatModel(BaseChatModel):
             reply = self.responses[index]
         return AIMessage(content=reply) if isinstance(reply, str) else reply
 
-    def _chunks(self, reply: AIMessage) -> Iterator[AIMessageChunk]:
+    def _chunks(self, reply: AIMessage | list[AIMessageChunk]) -> Iterator[AIMessageChunk]:
+        if isinstance(reply, list):  # chunks recorded from a provider's integration: as they are
+            yield from reply
+            return
+        # Like Anthropic: the input's usage comes first, the output's last (a stopped run keeps the first).
+        usage = self._usage(reply)
+        yield AIMessageChunk(content="", usage_metadata=_input_usage(usage))
         content = reply.content
         if isinstance(content, str):
             for token in split_tokens(content):
@@ -117,9 +133,9 @@ class ScriptedChatModel(BaseChatModel):
                 for token in split_tokens(block.get(kind, "")):
                     yield AIMessageChunk(content=[{"type": kind, kind: token, "index": index}])
         for index, call in enumerate(reply.tool_calls):
-            args = json.dumps(call["args"])
-            half = len(args) // 2
-            for n, fragment in enumerate((args[:half], args[half:])):
+            # Like OpenAI: the name and id first, then the JSON arguments in small pieces.
+            pieces = ["", *json_pieces(json.dumps(call["args"]))]
+            for n, fragment in enumerate(pieces):
                 first = n == 0
                 yield AIMessageChunk(
                     content="",
@@ -132,16 +148,15 @@ class ScriptedChatModel(BaseChatModel):
                         }
                     ],
                 )
+        yield AIMessageChunk(content="", usage_metadata=_output_usage(usage), chunk_position="last")
+
+    def _usage(self, reply: AIMessage) -> dict[str, Any]:
+        """The reply's own ``usage_metadata`` when the script gives one (cache and reasoning
+        details too), else 10 tokens in and one out per word."""
+        if reply.usage_metadata:
+            return dict(reply.usage_metadata)
         output_tokens = max(len(split_tokens(reply.text)), 1)
-        yield AIMessageChunk(
-            content="",
-            usage_metadata={
-                "input_tokens": 10,
-                "output_tokens": output_tokens,
-                "total_tokens": 10 + output_tokens,
-            },
-            chunk_position="last",
-        )
+        return {"input_tokens": 10, "output_tokens": output_tokens, "total_tokens": 10 + output_tokens}
 
     def _generate(
         self,
@@ -164,7 +179,7 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         for chunk in self._chunks(self._next(messages)):
-            if self.token_delay:
+            if self.token_delay and _written(chunk):
                 time.sleep(self.token_delay)
             yield ChatGenerationChunk(message=chunk)
 
@@ -176,8 +191,29 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         for chunk in self._chunks(self._next(messages)):
-            await asyncio.sleep(self.token_delay)
+            await asyncio.sleep(self.token_delay if _written(chunk) else 0)
             yield ChatGenerationChunk(message=chunk)
+
+
+def _written(chunk: AIMessageChunk) -> bool:
+    """Whether a chunk carries something the model wrote (the usage-only ones come at once)."""
+    return bool(chunk.content or chunk.tool_call_chunks)
+
+
+def _input_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    input_ = usage["input_tokens"]
+    part = {"input_tokens": input_, "output_tokens": 0, "total_tokens": input_}
+    if usage.get("input_token_details"):
+        part["input_token_details"] = dict(usage["input_token_details"])
+    return part
+
+
+def _output_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    output = usage["output_tokens"]
+    part = {"input_tokens": 0, "output_tokens": output, "total_tokens": output}
+    if usage.get("output_token_details"):
+        part["output_token_details"] = dict(usage["output_token_details"])
+    return part
 
 
 def step_tree(layout: Any) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from bokeh.plotting import figure
 from panel.io.state import set_curdoc
 from panel.viewable import Viewer
 
+from . import usage
 from .safety import SafeMarkdown, code_text, inline_text, plain_text, redact, to_json
 from .trace import FAILED, KINDS, RUNNING, STATUSES, RunRecord, Trace, _jsonable
 
@@ -327,7 +328,7 @@ class TraceView(Viewer):
             "kind": run.kind,
             "status": f"{STATUS_ICONS.get(run.status, '')} {run.status}",
             "duration": round(run.elapsed, 3),
-            "tokens": _tokens(run.usage)["total"],
+            "tokens": usage.tokens(run.usage)["total"],
             "id": run.id,
         }
 
@@ -345,7 +346,7 @@ class TraceView(Viewer):
             "kind": run.kind,
             "status": run.status,
             "duration": f"{run.elapsed:.3f} s",
-            "tokens": str(_tokens(run.usage)["total"]),
+            "tokens": str(usage.tokens(run.usage)["total"]),
             "error": _error_line(run),
         }
 
@@ -530,29 +531,11 @@ def _error_line(run: RunRecord) -> str:
     return f"{run.error.get('type', 'Error')}: {run.error.get('message', '')}"[:200]
 
 
-def _tokens(usage: Any) -> dict[str, int]:
-    """Token counts from LangChain's usage metadata (``input_tokens``, ``output_tokens``, details)."""
-    usage = usage if isinstance(usage, dict) else {}
-    input_details = usage.get("input_token_details") or {}
-    output_details = usage.get("output_token_details") or {}
-    counts = {
-        "input": usage.get("input_tokens") or 0,
-        "output": usage.get("output_tokens") or 0,
-        "cache_read": input_details.get("cache_read") or 0,
-        "cache_creation": input_details.get("cache_creation") or 0,
-        "reasoning": output_details.get("reasoning") or 0,
-    }
-    counts = {key: int(value) if isinstance(value, int | float) else 0 for key, value in counts.items()}
-    counts["total"] = int(usage.get("total_tokens") or counts["input"] + counts["output"])
-    return counts
-
-
 def totals(trace: Trace, prices: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
     """The trace's totals: wall time, time to first token, tokens, cost, model and tool calls, errors.
 
     ``cost`` is None when no model run has a price in ``prices``.
     """
-    prices = prices or {}
     with trace.lock:
         runs = list(trace.runs)
     starts = [run.start_time for run in runs if run.start_time]
@@ -560,28 +543,12 @@ def totals(trace: Trace, prices: dict[str, tuple[float, float]] | None = None) -
     now = time.time()
     ends = [run.end_time if run.end_time is not None else now for run in runs if run.start_time]
     first_tokens = [run.first_token_time for run in runs if run.first_token_time is not None]
-    result: dict[str, Any] = {
+    return {
         "runs": len(runs),
         "wall_time": (max(ends) - origin) if origin is not None and ends else 0.0,
         "time_to_first_token": (min(first_tokens) - origin) if origin is not None and first_tokens else None,
-        "model_calls": sum(run.kind == "llm" for run in runs),
-        "tool_calls": sum(run.kind == "tool" for run in runs),
-        "errors": sum(run.status == FAILED for run in runs),
-        "cost": None,
+        **usage.summary(runs, prices),
     }
-    for key in ("input", "output", "cache_read", "cache_creation", "reasoning", "total"):
-        result[f"{key}_tokens"] = 0
-    for run in runs:
-        if run.kind != "llm":
-            continue
-        counts = _tokens(run.usage)
-        for key, value in counts.items():
-            result[f"{key}_tokens"] += value
-        price = prices.get(run.model or "")
-        if price is not None:
-            cost = (counts["input"] * price[0] + counts["output"] * price[1]) / 1_000_000
-            result["cost"] = (result["cost"] or 0.0) + cost
-    return result
 
 
 def totals_text(trace: Trace, prices: dict[str, tuple[float, float]] | None = None) -> str:
@@ -614,7 +581,7 @@ def detail_text(run: RunRecord, limit: int | None = 20_000) -> str:
     facts = [f"{run.kind}", f"{run.status}", f"{run.elapsed:.3f} s"]
     if run.model:
         facts.append(inline_text(run.model))
-    counts = _tokens(run.usage)
+    counts = usage.tokens(run.usage)
     if counts["total"]:
         facts.append(f"{counts['input']:,} in / {counts['output']:,} out tokens")
     lines += [" · ".join(facts), ""]

@@ -88,6 +88,16 @@ def _is_node_internal(run: Run) -> bool:
     Nodes are tagged ``graph:step:N``; the runnables a node is composed of
     carry the node's metadata and a ``seq:step:N`` tag instead.
     """
-    if "langgraph_node" not in run.metadata:
+    if "langgraph_node" not in run.metadata or is_subgraph(run):
         return False
     return _has_tag(run, "seq:step:") and not _has_tag(run, "graph:step:")
+
+
+def is_subgraph(run: Run) -> bool:
+    """Whether a run is a LangGraph graph running inside another graph (a subgraph or an agent).
+
+    A graph run as a node takes the node's checkpoint namespace as its own
+    ``checkpoint_ns``; the runs inside it are in deeper namespaces.
+    """
+    namespace = run.metadata.get("checkpoint_ns")
+    return bool(namespace) and namespace == run.metadata.get("langgraph_checkpoint_ns")

@@ -13,7 +13,9 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
+from panel import Column
 from panel.chat import ChatInterface
+from panel.widgets import Button
 
 from panel_langchain_steps.approval import resume_value
 from panel_langchain_steps.testing import ScriptedChatModel, answer_text, iter_steps, step_tree
@@ -184,18 +186,21 @@ def paused_turn(make_handler):
 def test_tool_approval(make_handler, approve):
     chat, handler, reply = paused_turn(make_handler)
     assert "paused, waiting for input" in steps_card(reply).title
-    (prompt,) = approval_prompts(reply.object)
-    request = prompt.objects[0].object
+    (review,) = reviews(reply.object)
+    request = review.objects[0].object
     assert "delete\\_file" in request and "/tmp/x" in request
     assert RAN == []
 
-    approve_button, reject_button = prompt.objects[1]
-    (approve_button if approve else reject_button).clicks += 1  # a click, as the browser sends it
+    if approve:
+        click(review, "Approve")
+    else:
+        click(review, "Reject")
+        click(review, "Send")  # no reason given
     handler.flush()
 
     assert len(chat.objects) == 1  # the trace continued in the same reply
-    assert approve_button.disabled and reject_button.disabled
-    assert prompt.objects[2].object == ("✅ **Approved**" if approve else "❌ **Rejected**")
+    assert all(button.disabled for button in review.select(Button))
+    assert review.objects[-1].object == ("✅ **Approved**" if approve else "❌ **Rejected**")
     assert steps_card(reply).collapsed
     if approve:
         assert RAN == ["delete /tmp/x"]
@@ -205,13 +210,15 @@ def test_tool_approval(make_handler, approve):
         assert "The user rejected this call." in answer_text(reply)
 
 
-def approval_prompts(layout):
-    """The approval prompts anywhere in a layout (a Viewer is shown as its panel)."""
-    for obj in getattr(layout, "objects", []):
-        if "approval" in obj.css_classes:
-            yield obj
-        else:
-            yield from approval_prompts(obj)
+def reviews(layout):
+    """The tool-call reviews anywhere in a layout, as shown (a Viewer is shown as its panel)."""
+    return [obj for obj in layout.select(Column) if "action-review" in obj.css_classes]
+
+
+def click(layout, label):
+    """Click the shown button with this label, as the browser does."""
+    (button,) = [b for b in layout.select(Button) if b.label == label and b.visible]
+    button.clicks += 1
 
 
 def test_approval_prompt_resume_values():

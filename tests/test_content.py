@@ -70,7 +70,7 @@ def test_invoked_text_comes_from_the_end(make_handler):
     ScriptedChatModel(responses=["Hello there."]).invoke("hi", config={"callbacks": [handler]})
     step = only_step(handler)
     assert step["text"].startswith("Hello there.")
-    assert "*Tokens: 10 in · 2 out*" in step["text"]
+    assert "*Tokens: 10 in · 2 out · scripted\\-model*" in step["text"]
 
 
 def test_reasoning_is_set_apart(make_handler):
@@ -179,7 +179,9 @@ def test_a_finished_step_is_built_when_opened(make_handler):
     assert step.collapsed and step.objects == []  # a header only
     text = "**Input**\n\nhello\n**Output**\n\nHELLO\\!"
     assert step.body_text == text
-    assert step.serialize() == f"Tool shout · hello · {step.title.split(' · ')[2]}\n{text}"
+    # Serialized, the step is readable text: values as written, nothing escaped.
+    title = f"Tool shout · hello · {step.title.split(' · ')[2]}"
+    assert step.serialize() == f"{title}\nInput:\nhello\n\nOutput:\nHELLO!"
     step.collapsed = False  # the user opens it
     handler.flush()
     assert [pane.object for pane in step.objects] == ["**Input**\n\nhello", "**Output**\n\nHELLO\\!"]

@@ -201,3 +201,24 @@ async def test_rag_chat_answers_its_suggested_questions():
     session = open_session(example)
     reply = await ask(session, "How do I stop a ChatInterface?")
     assert "a stop button replaces the send button; pressing it cancels the callback" in answer_text(reply)
+
+
+async def test_research_team_shows_branches_agents_progress_and_cost(monkeypatch):
+    example = load("research_team")
+    monkeypatch.setattr(example, "READ_SECONDS", 0)
+    session = open_session(example)
+    reply = await ask(session, "Report on solar power")
+    tree = step_tree(reply)
+    steps = list(iter_steps(tree))
+    branches = [s for s in steps if s["title"].startswith("research ·")]
+    assert len(branches) == 2  # one step per parallel branch
+    for branch in branches:
+        assert "Reading the journal \\(3 of 3\\)" in branch["text"]  # its progress, in its step
+        (notes,) = [s for s in branch["steps"] if s["title"].startswith("Model")]
+        assert "Tokens: " in notes["text"] and "$" in notes["text"]
+    (writer,) = [s for s in steps if "writer" in s["title"].split(" · ")[0] and s["steps"]]
+    assert any(s["title"].startswith("Tool word_count") for s in iter_steps(writer["steps"]))
+    assert answer_text(reply).startswith("**Report.**")
+    assert session.chat.serialize()[-1]["content"] == answer_text(reply)
+    title = steps_card(reply).title
+    assert "1 tool call, 4 model calls" in title and "$" in title

@@ -1,13 +1,17 @@
-"""Provider selection from the environment: offline by default, a clear error when an extra is missing."""
+"""Provider selection from the environment (offline by default, a clear error when an extra is
+missing), and a real provider's message format, recorded from its LangChain integration."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessageChunk
 
-from panel_langchain_steps.testing import ScriptedChatModel
+from panel_langchain_steps.testing import ScriptedChatModel, step_tree
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))  # the examples' own helper
 from providers import PROVIDERS, chat_model, model_label
@@ -49,3 +53,50 @@ def test_first_configured_provider_wins(clean_env):
     clean_env.setitem(sys.modules, "langchain_anthropic", None)
     with pytest.raises(ImportError, match=r"\[anthropic\]"):
         chat_model(ScriptedChatModel(responses=["hi"]))
+
+
+# -- a real provider's message format ---------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def recorded(name: str) -> list[AIMessageChunk]:
+    """Message chunks recorded from a provider's LangChain integration (see tests/fixtures/record_*.py)."""
+    data = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return [AIMessageChunk(**chunk) for chunk in data["chunks"]]
+
+
+class Shown(BaseCallbackHandler):
+    """After each token our handler recorded, what the model's step showed (a real callback)."""
+
+    run_inline = True
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.texts: list[str] = []
+
+    def on_llm_new_token(self, token, **kwargs):
+        self.handler.flush()
+        self.texts.append(step_tree(self.handler.layout)[0]["text"])
+
+
+def test_anthropic_thinking_tool_use_and_usage(make_handler):
+    """Anthropic streams thinking blocks, tool_use input as partial JSON, and cache usage:
+    chunks as langchain-anthropic makes them from the API's events."""
+    handler = make_handler()
+    shown = Shown(handler)
+    model = ScriptedChatModel(responses=[recorded("anthropic_stream.json")], model_name="claude-sonnet-4-5")
+    message = None
+    for chunk in model.stream("Weather in Paris?", config={"callbacks": [handler, shown]}):
+        message = chunk if message is None else message + chunk
+    assert message.tool_calls[0]["args"] == {"city": "Paris", "unit": "celsius"}
+    handler.flush()
+    (step,) = step_tree(handler.layout)
+    text = step["text"]
+    # Thinking is reasoning, apart from the text; the text is as written.
+    reasoning, _, rest = text.partition("\nLet me check the **weather**.")
+    assert reasoning == "The user wants the weather in Paris. I should call get_weather."
+    # The call's arguments showed while the model wrote them, then parsed.
+    assert any('{"city": "Par' in seen and "celsius" not in seen for seen in shown.texts)
+    assert '"city": "Paris",\n  "unit": "celsius"' in rest
+    assert "*Tokens: 2,460 in · 96 out · 2,048 cache read · claude\\-sonnet\\-4\\-5" in rest

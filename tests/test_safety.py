@@ -269,9 +269,13 @@ def test_approval_prompt_shows_typed_arguments_redacted():
     result = agent.invoke({"messages": [("user", "connect")]}, {"configurable": {"thread_id": "t1"}})
     (interrupt,) = result["__interrupt__"]
     prompt = ApprovalPrompt(request=interrupt.value).__panel__()
-    text = prompt.objects[0].object
+    (review,) = prompt.objects  # the one tool call's review
+    text = review.objects[0].object
+    # Neither the request nor the edit form's inputs show the secrets.
+    inputs = [str(widget.value) for widget in review.select() if hasattr(widget, "value")]
     for secret in (SECRET_VALUES[0], SECRET_VALUES[4], "hunter2"):
         assert secret not in text
+        assert not any(secret in value for value in inputs)
     shown = json.loads(text.split("```json\n")[1].split("\n```")[0])
     assert shown == {
         "login": {"user": "bob", "token": REDACTED},

@@ -74,7 +74,7 @@ def test_text_shown_at_run_end_without_the_timer(make_handler):
 class StallingModel(ScriptedChatModel):
     """Streams ``stall_after`` tokens, then waits for ``resume`` before the rest."""
 
-    stall_after: int = 4
+    stall_after: int = 5  # chunks: the input's usage, then "one", " two", " three", " four"
     _resume: threading.Event = PrivateAttr(default_factory=threading.Event)
 
     def _stream(self, messages, stop=None, run_manager=None, **kwargs):

@@ -131,8 +131,8 @@ def test_stop_halts_the_run(open_app, agent_chat, held_search):
         assert log.errors == []
 
 
-@pytest.mark.parametrize("approve", [True, False])
-def test_approve_or_reject_a_tool_call(open_app, tool_approval, approve):
+@pytest.mark.parametrize("decision", ["approve", "edit", "reject"])
+def test_approve_edit_or_reject_a_tool_call(open_app, tool_approval, decision):
     tool_approval.CALLS.clear()
     with open_app(tool_approval.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
         send(page, "Email Bob about lunch")
@@ -140,13 +140,24 @@ def test_approve_or_reject_a_tool_call(open_app, tool_approval, approve):
         expect(page.locator(".approval")).to_contain_text("Approve call to send_email?")
         expect(page.locator(".approval")).to_contain_text("bob@example.com")
         assert tool_approval.CALLS == ["lookup_contact"]
-        page.locator(".approve button" if approve else ".reject button").click()
+        page.locator(f".{decision} button").click()
+        if decision == "edit":  # a form from send_email's arguments, filled with the model's
+            to = page.locator(".edit-form input").first
+            expect(to).to_have_value("bob@example.com")
+            to.fill("carol@example.com")
+            page.locator(".send button").click()
+        elif decision == "reject":
+            page.get_by_label("Reason for the model (optional)").fill("Not today.")
+            page.locator(".send button").click()
         answer = page.locator(".reply-answer")
-        if approve:
+        if decision == "approve":
             expect(answer).to_contain_text("Done: Email to bob@example.com sent.")
             assert tool_approval.CALLS == ["lookup_contact", "send_email"]
+        elif decision == "edit":
+            expect(answer).to_contain_text("Email to carol@example.com sent.")
+            assert tool_approval.CALLS == ["lookup_contact", "send_email"]
         else:
-            expect(answer).to_contain_text("OK, I did not send the email.")
+            expect(answer).to_contain_text("OK, I did not send the email. You said: Not today.")
             assert tool_approval.CALLS == ["lookup_contact"]
         expect(page.locator(".chat-steps .card-title")).to_contain_text(" steps · done in ")
         expect(page.locator(".chat-steps")).to_have_count(1)  # the run went on in the same reply
@@ -172,4 +183,41 @@ def test_a_long_run_shows_its_newest_steps_and_opens_any(open_app):
         first.click()
         expect(page.get_by_text('"server": "web-011"')).to_be_visible()
         expect(page.get_by_text("web-011: up,")).to_be_visible()
+        assert log.errors == []
+
+
+def test_research_team_progress_in_running_branches_then_stop(open_app, monkeypatch):
+    research_team = load("research_team")
+    monkeypatch.setattr(research_team, "READ_SECONDS", 60)  # the branches stay on their first source
+    with open_app(research_team.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
+        send(page, "Report on solar power")
+        running = page.locator(".step-title", has_text="research · running…")
+        expect(running).to_have_count(2)  # two parallel branches, each a step of its own
+        # Each shows its own progress while it runs (the page holds one line per branch).
+        expect(page.get_by_text("↳ Reading the encyclopedia (1 of 3)")).to_have_count(2)
+        expect(running).to_have_count(2)
+        page.get_by_role("button", name="Stop").click()
+        expect(page.locator(".step-title", has_text="research · stopped after")).to_have_count(2)
+        expect(page.locator(".chat-steps .card-title")).to_contain_text(" · stopped after ")
+        expect(page.locator(".step-title", has_text="running…")).to_have_count(0)
+        assert log.errors == []
+
+
+def test_research_team_footer_and_answer(open_app, monkeypatch):
+    research_team = load("research_team")
+    monkeypatch.setattr(research_team, "READ_SECONDS", 0)
+    with open_app(research_team.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
+        send(page, "Report on solar power")
+        expect(page.locator(".reply-answer")).to_contain_text("Each topic was researched in parallel")
+        title = page.locator(".chat-steps .card-title")
+        expect(title).to_contain_text("1 tool call, 4 model calls")
+        expand_steps(page)
+        answered = page.locator(".step-title", has_text="answer below")
+        expect(answered).to_have_count(1)
+        expect(page.locator(".step-title", has_text="Agent writer")).to_be_visible()
+        answered.click()  # open the step whose text went to the answer: it says so, and its numbers
+        step = page.locator(".step-llm", has=answered).last
+        expect(step).to_contain_text("The answer is shown below the steps.")
+        expect(step).to_contain_text("Tokens: ")
+        expect(step).to_contain_text("$")
         assert log.errors == []
