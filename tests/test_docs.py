@@ -33,7 +33,12 @@ def test_readme_quick_start_runs(document):
     assert answer_text(reply) == "The sum is 3."
     steps = list(iter_steps(step_tree(reply)))
     names = [s["title"].split(" · done")[0] for s in steps]
-    assert names == ["LangGraph", "Model scripted-model", "Tool add · 1, 2", "Model scripted-model"]
+    assert names == [
+        "LangGraph",
+        "Model scripted-model",
+        "Tool add · 1, 2",
+        "Model scripted-model · answer below",
+    ]
     assert all(s["status"] == "success" for s in steps)
 
 
