@@ -19,7 +19,7 @@ from tests.browser.harness import launch_chromium, served
 from .common import DEEP_JS, ScriptedAgent, verdict
 
 #: The reply's card title once the turn is done ("Steps · 401 steps · done in 2.1 s").
-_DONE = r"Steps · (\d+) steps · done"
+_DONE = r"Steps · ([\d,]+) steps · done"
 
 # Clicks the header of the step titled ``title`` (the first or last such step) and resolves
 # with the ms until an element whose text matches the regular expression ``body`` is visible;
@@ -30,7 +30,8 @@ _EXPAND = """async ([title, last, body]) => {
     .filter(el => el.matches("button.card-header") && window.deepText(el).includes(title));
   const header = last ? headers[headers.length - 1] : headers[0];
   const shown = () => window.deepElements(document).some(el =>
-    el.childElementCount === 0 && pattern.test(el.textContent) && el.checkVisibility());
+    (el.childElementCount === 0 || el.tagName === "H3") && pattern.test(el.textContent)
+    && el.checkVisibility());
   const start = performance.now();
   header.click();
   while (!shown()) {
@@ -131,10 +132,11 @@ def load(browser: Any, url: str, timeout: float) -> tuple[Any, PageResult]:
 
 
 def run(steps: int, timeout: float = 600) -> BrowserResult:
-    """Serve an agent trace of about ``steps`` steps (4 per tool call) and the plain-Markdown floor."""
+    """Serve an agent trace of about ``steps`` steps (2 per tool call: the model's, the tool's; four
+    runs) and the plain-Markdown floor."""
     from playwright.sync_api import sync_playwright
 
-    calls = max(steps // 4, 1)
+    calls = max(steps // 2, 1)
     app, views = trace_page(calls)
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
@@ -146,7 +148,7 @@ def run(steps: int, timeout: float = 600) -> BrowserResult:
                 assert opened >= 0, "the reply's steps card did not open"
                 # The oldest and the newest tool steps on the page: the graph's newest `max_steps`
                 # node steps are shown, half of them tool nodes (older ones are behind a button).
-                made = (int(re.search(_DONE, title).group(1)) - 3) // 4
+                made = (int(re.search(_DONE, title).group(1).replace(",", "")) - 2) // 2
                 oldest = made - ChatStepCallbackHandler.param.max_steps.default // 2
                 first = page.evaluate(_EXPAND, ["Tool lookup", False, f"^result for item {oldest}$"])
                 last = page.evaluate(_EXPAND, ["Tool lookup", True, f"^result for item {made - 1}$"])
@@ -157,7 +159,7 @@ def run(steps: int, timeout: float = 600) -> BrowserResult:
                 page.close()
         finally:
             browser.close()
-    count = int(re.search(_DONE, title).group(1))
+    count = int(re.search(_DONE, title).group(1).replace(",", ""))
     return BrowserResult(calls, count, trace, floor, first, last)
 
 
