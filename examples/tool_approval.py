@@ -61,7 +61,9 @@ def script(messages: list[BaseMessage]) -> AIMessage | str:
         )
         return AIMessage(content="Now I'll send the email.", tool_calls=[email])
     if result.status == "error" or "rejected" in result.text:
-        reason = result.text.partition("with reason: ")[2]
+        # LangChain frames the reason ("... with reason: X"); 1.0 sent the reason as it is.
+        text = result.text
+        reason = text.partition("with reason: ")[2] if text.startswith("User rejected") else text
         return "OK, I did **not** send the email." + (f" You said: {reason}" if reason else "")
     return f"Done: {result.text}"
 
