@@ -52,7 +52,9 @@ def make_handler(document):
 WAIT_SECONDS = 60
 
 
-async def until(condition: Callable[[], object], what: str, timeout: float = WAIT_SECONDS) -> None:
+async def until(
+    condition: Callable[[], object], what: str = "the condition", timeout: float = WAIT_SECONDS
+) -> None:
     """Wait (without blocking the event loop) until ``condition()`` holds; fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import QUESTION, adding_agent, call
+from conftest import QUESTION, adding_agent, call, until
 from langchain.agents import create_agent
 from langchain.agents.middleware import wrap_tool_call
 from langchain_core.messages import AIMessage, ToolMessage
@@ -168,15 +168,6 @@ def test_a_tool_title_shows_its_arguments_safely(make_handler, args, title):
 
 
 # -- the reply shows at once ---------------------------------------------------------------
-
-
-async def until(condition, tries: int = 500) -> None:
-    """Let the event loop run until ``condition()`` holds (at most ``tries`` turns of 10 ms)."""
-    for _ in range(tries):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
 
 
 async def test_the_reply_shows_at_once_running(make_handler):

@@ -7,7 +7,7 @@ import operator
 import threading
 from typing import Annotated, Any, TypedDict
 
-from conftest import QUESTION, add, call
+from conftest import QUESTION, add, call, until
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
@@ -140,11 +140,7 @@ async def test_stop_ends_runs_inside_subgraphs_and_parallel_branches(make_handle
     chat = ChatInterface(callback=respond)
     handler = make_handler(chat)
     chat.send("go")
-    for _ in range(WAIT * 100):  # both branches are inside their tool
-        if len(STARTED) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert len(STARTED) == 2
+    await until(lambda: len(STARTED) == 2, "both branches are inside their tool", WAIT)
     chat.stop()  # what the stop button does
     for _ in range(WAIT * 100):  # the steps show it
         if handler.open_runs == 0:
@@ -196,11 +192,7 @@ async def test_a_stop_mid_stream_keeps_the_text_and_usage_so_far(make_handler):
     chat = ChatInterface(callback=respond)
     handler = make_handler(chat)
     chat.send("go")
-    for _ in range(WAIT * 100):
-        if len(STARTED) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert len(STARTED) == 2  # both branches are streaming
+    await until(lambda: len(STARTED) == 2, "both branches are streaming", WAIT)
     chat.stop()
     for _ in range(WAIT * 100):
         if handler.open_runs == 0:
