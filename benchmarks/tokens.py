@@ -37,8 +37,7 @@ def render_once(text: str) -> float:
     """Seconds to render ``text`` once as Markdown blocks in a live document: the floor for (c)."""
     layout, _ = live_layout()
     blocks = StepText(lambda source: layout.append(markdown(source)) or layout[-1])
-    blocks.write(text)
-    return timed(blocks.show)
+    return timed(lambda: blocks.show(text))
 
 
 def one_step() -> float:
