@@ -56,9 +56,10 @@ def standalone(page: Any) -> None:
 
 #: The recipes of chat-interface.md: the agent chat with these handler options.
 RECIPES: dict[str, dict[str, Any]] = {
-    "recipe_tools": {"include_types": ["tool"], "collapsed_on_success": False},
-    "recipe_answer": {"include_types": []},
+    "recipe_tools": {"verbosity": "tools", "collapsed_on_success": False},
+    "recipe_answer": {"verbosity": "answer"},
     "recipe_everything": {"collapsed_on_success": False},
+    "recipe_all": {"verbosity": "all", "collapsed_on_success": False},
 }
 
 SHOTS: dict[str, Callable[[Any], None]] = {

@@ -1,10 +1,11 @@
 """What the examples share: a chat page per browser session, and scripted-model helpers.
 
 `ChatSession` is one browser session's page: a ``ChatInterface`` whose
-callback runs one turn, a `ChatStepCallbackHandler` bound to it, and a
-LangGraph ``thread_id`` of its own, so a checkpointer keeps each session's
-history apart. Turns run as async callbacks on the server's event loop: the
-steps update as events arrive, and the stop button cancels the run.
+callback runs one turn, a `ChatStepCallbackHandler` bound to it (with a
+switch for its ``verbosity``), and a LangGraph ``thread_id`` of its own, so
+a checkpointer keeps each session's history apart. Turns run as async
+callbacks on the server's event loop: the steps update as events arrive, and
+the stop button cancels the run.
 """
 
 from __future__ import annotations
@@ -78,7 +79,11 @@ class ChatSession(pn.viewable.Viewer):
 
             handler_params["resume"] = resume_here
         self.handler = ChatStepCallbackHandler(self.chat, **handler_params)
-        self._page = pn.Column(header(title, about, model), self.chat, sizing_mode="stretch_both")
+        # How much of each turn is shown: switchable at any time, also while a turn runs.
+        verbosity = pn.widgets.RadioButtonGroup.from_param(
+            self.handler.param.verbosity, description=None, margin=(0, 10)
+        )
+        self._page = pn.Column(header(title, about, model), verbosity, self.chat, sizing_mode="stretch_both")
 
     @property
     def config(self) -> RunnableConfig:

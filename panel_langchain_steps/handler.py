@@ -27,7 +27,7 @@ from .compat import watch_callback_state
 from .render import check_title
 from .steps_view import StepsView
 from .trace import RUNNING, STOPPED, RunRecord, Trace
-from .visibility import RUN_TYPES
+from .visibility import RUN_TYPES, VERBOSITY
 
 log = logging.getLogger("panel_langchain_steps")
 
@@ -97,6 +97,19 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         type and message, "verbose" the full traceback, "ignore" no error
         text, "raise" like "summary". The step is "failed" in every mode, and
         the exception always reaches the caller unchanged.""",
+    )
+
+    verbosity = param.Selector(
+        default="steps",
+        objects=list(VERBOSITY),
+        doc="""
+        How much of each turn is shown, least to most: "answer" no steps (in
+        a chat the reply is its answer; a failure or a pending decision still
+        gets a step), "tools" tool and retriever calls only, "steps" the runs
+        the options below choose, "all" every run (glue and every LangGraph
+        node, at any depth). The ``exclude_*`` options hold at every level.
+        It may change while the chat runs: every turn shown is redrawn from
+        its record.""",
     )
 
     include_types = param.ListSelector(

@@ -135,6 +135,7 @@ class StepsView:
     #: The handler options the view takes (see `ChatStepCallbackHandler` for their docs).
     OPTIONS = (
         "context_exception",
+        "verbosity",
         "include_types",
         "exclude_types",
         "include_names",
@@ -187,6 +188,7 @@ class StepsView:
         #: Turns paused at an interrupt, waiting to be resumed (oldest first).
         self._paused: list[Turn] = []
         self._shared: LayoutNode | None = None
+        self._visibility: Visibility | None = None
         self._last_call_turn: Turn | None = None
         #: Tools the user chose to always allow, for as long as the view lives (a chat session).
         self.always_allowed: set[str] = set()
@@ -201,14 +203,9 @@ class StepsView:
     def configure(self, **options: Any) -> None:
         """Take the handler's options; they apply from the next tick."""
         with self._lock:
-            self._visibility = Visibility(
-                run_types=frozenset(options["include_types"]).difference(options["exclude_types"]),
-                include_names=frozenset(options["include_names"]),
-                exclude_names=frozenset(options["exclude_names"]),
-                include_tags=frozenset(options["include_tags"]),
-                exclude_tags=frozenset(options["exclude_tags"]),
-                max_depth=options["max_depth"],
-                show_glue=options["show_glue"],
+            visibility = Visibility.of(
+                options["verbosity"],
+                **{name: options[name] for name in Visibility.FILTERS},
             )
             self._renderer.param.update(
                 context_exception=options["context_exception"],
@@ -226,6 +223,12 @@ class StepsView:
             self._tools = {getattr(tool, "name", str(tool)): tool for tool in options["tools"]}
             self._ticker.interval = options["flush_interval"]
             self._placement.configure(user=options["user"], avatar=options["avatar"])
+            reshown = visibility != self._visibility and bool(self._turns)
+            self._visibility = visibility
+            if reshown:
+                self._reshow()
+        if reshown:
+            self._ticker.wake()
 
     # -- the tick ------------------------------------------------------------------
 
@@ -285,13 +288,15 @@ class StepsView:
         if run.id not in self._anchors:
             self._place(run, turn)
         slot = self._slots.get(run.id)
+        asks = run.status == PAUSED and self._resume is not None
         if (
             slot is None
-            and run.status == FAILED
+            and (run.status == FAILED or asks)
             and self._anchors.get(run.id) is None
             and not self._shown_below(run)
         ):
-            # A hidden run failed and no step says why: give it a step so the error is not lost.
+            # A hidden run failed or asks for a decision, and no step shows it: give it a step,
+            # so the error is not lost and the run can go on.
             slot = self._add_slot(run, turn, None)
         if slot is None and run.events:
             # A hidden run's progress shows in the nearest shown step above it.
@@ -305,7 +310,7 @@ class StepsView:
             self._dirty_slots[slot] = None
             if (run.ended or len(run.events) == 1) and is_graph_node(run):
                 self._dirty_nodes[slot.parent] = None  # a failed node, or one with progress, shows as itself
-            if run.status == PAUSED and self._resume is not None and not self._shown_below(run):
+            if asks and not self._shown_below(run):
                 slot.asks = True
         if run.kind == "llm" and self._answers and run.text_length("text") and self._may_answer(run):
             if turn.candidate is None or run.start_time >= turn.candidate.start_time:
@@ -417,6 +422,26 @@ class StepsView:
         with self._lock:
             roots = [turn.root_id for turn in self._turns.values() if turn.reply is reply]
             return history_text(self.trace, roots, reply.owner, self._serialize_steps)
+
+    def _reshow(self) -> None:
+        """Show every turn again under new display options, from its record (no Panel work here).
+
+        Decisions already made in approval prompts are kept.
+        """
+        prompts = {run_id: slot.prompts for run_id, slot in self._slots.items() if slot.prompts}
+        nodes = {turn.node: None for turn in self._turns.values()}
+        for node in nodes:
+            node.children, node.first, node.extra = [], 0, 0
+        self._anchors.clear()
+        self._slots.clear()
+        self._dirty_slots.clear()
+        self._dirty_nodes = nodes
+        runs = [run for root_id in list(self._turns) for run in self.trace.runs_of(root_id)]
+        for run in sorted(runs, key=lambda run: run.start_time or 0):
+            self._follow(run)
+        for run_id, kept in prompts.items():
+            if run_id in self._slots:
+                self._slots[run_id].prompts = kept
 
     # -- phase 2: Panel ----------------------------------------------------------
 

@@ -12,6 +12,12 @@ from .trace import RunRecord as Run
 
 RUN_TYPES = ("chain", "tool", "llm", "retriever")
 
+#: How much of each turn is shown, least to most (the handler's ``verbosity``).
+VERBOSITY = ("answer", "tools", "steps", "all")
+
+#: The kinds of runs that act on the world or fetch from it: what ``verbosity="tools"`` shows.
+ACTION_TYPES = frozenset({"tool", "retriever"})
+
 #: Names of LangChain's composition runnables: plumbing, not steps.
 GLUE_NAMES = frozenset({"<lambda>", "__start__", "__end__", "ChannelWrite", "RunnableCallable"})
 GLUE_PREFIXES = ("Runnable", "ChannelWrite<", "Branch<")
@@ -34,6 +40,51 @@ class Visibility:
     exclude_tags: frozenset[str]
     max_depth: int | None
     show_glue: bool
+
+    #: The handler options `of` takes besides ``verbosity``.
+    FILTERS = (
+        "include_types",
+        "exclude_types",
+        "include_names",
+        "exclude_names",
+        "include_tags",
+        "exclude_tags",
+        "max_depth",
+        "show_glue",
+    )
+
+    @classmethod
+    def of(
+        cls,
+        verbosity: str,
+        include_types: list[str],
+        exclude_types: list[str],
+        include_names: list[str],
+        exclude_names: list[str],
+        include_tags: list[str],
+        exclude_tags: list[str],
+        max_depth: int | None,
+        show_glue: bool,
+    ) -> Visibility:
+        """The rules for a ``verbosity`` level; the ``exclude_*`` filters hold at every level.
+
+        ``"steps"`` is the filters as given; ``"tools"`` keeps only tool and
+        retriever runs of them; ``"answer"`` shows no run; ``"all"`` shows
+        every kind, glue and every node, at any depth.
+        """
+        types = frozenset(RUN_TYPES if verbosity == "all" else include_types).difference(exclude_types)
+        if verbosity == "tools":
+            types &= ACTION_TYPES
+        any_shown = verbosity != "answer"
+        return cls(
+            run_types=types if any_shown else frozenset(),
+            include_names=frozenset(include_names if any_shown else ()),
+            exclude_names=frozenset(exclude_names),
+            include_tags=frozenset(include_tags if any_shown else ()),
+            exclude_tags=frozenset(exclude_tags),
+            max_depth=None if verbosity == "all" else max_depth,
+            show_glue=show_glue or verbosity == "all",
+        )
 
     def shows(self, run: Run, depth: int, inherited_tags: list[str]) -> bool:
         """Whether ``run``, ``depth`` shown steps deep, gets a step of its own.

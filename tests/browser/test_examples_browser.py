@@ -131,6 +131,27 @@ def test_stop_halts_the_run(open_app, agent_chat, held_search):
         assert log.errors == []
 
 
+def test_the_verbosity_switch_redraws_the_running_turn(open_app, agent_chat, held_search):
+    with open_app(agent_chat.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
+        send(page, QUESTION)
+        search = page.locator(".step-title", has_text=f"Tool web_search · {QUESTION} · running…")
+        expect(search).to_be_visible()
+        expect(page.locator(".step-title", has_text="LangGraph · running…")).to_be_visible()
+        page.get_by_role("button", name="tools", exact=True).click()
+        expect(page.locator(".step-title", has_text=re.compile("^LangGraph"))).to_have_count(0)
+        expect(search).to_be_visible()
+        page.get_by_role("button", name="answer", exact=True).click()
+        expect(page.locator(".step-title")).to_have_count(0)
+        expect(page.locator(".chat-steps .card-title")).to_have_text("Steps · running…")
+        page.get_by_role("button", name="all", exact=True).click()
+        expect(page.locator(".step-title", has_text="tools · running…")).to_be_visible()
+        held_search.released.set()
+        expect(page.locator(".reply-answer")).to_contain_text("A checkpointer saves the graph state")
+        expect(page.locator(".chat-steps .card-title")).to_contain_text(" steps · done in ")
+        expect(page.locator(".step-title", has_text="running…")).to_have_count(0)
+        assert log.errors == []
+
+
 @pytest.mark.parametrize("decision", ["approve", "edit", "reject"])
 def test_approve_edit_or_reject_a_tool_call(open_app, tool_approval, decision):
     tool_approval.CALLS.clear()
