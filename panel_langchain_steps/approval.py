@@ -7,9 +7,12 @@ request gets one `ActionReview` per tool call in the batch, offering only the
 decisions its ``allowed_decisions`` allow: **Approve**, **Edit** (a form built
 from the tool's argument schema, validated before it is sent) and **Reject**
 (with an optional message for the model). When every call is decided, the
-handler's ``resume`` function is called with ``{"decisions": [...]}`` in the
-calls' order; the resumed run continues in the same reply. Any other
-interrupt gets Approve and Reject, resuming with True or False.
+prompt's value is ``{"decisions": [...]}`` in the calls' order. Any other
+interrupt gets Approve and Reject, with the value True or False.
+
+A run paused at several interrupts at once (parallel branches) is resumed
+once, when all are decided (`Resumption`); the resumed run continues in the
+same reply.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import inspect
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import panel as pn
@@ -291,7 +294,9 @@ class ApprovalPrompt(Viewer):
         every call got that, else "decided".""",
     )
 
-    resume = param.Callable(doc="Called with the value to resume the graph with.")
+    value = param.Parameter(
+        default=None, doc="The value to resume the interrupt with, once everything is decided."
+    )
 
     tools = param.Dict(default={}, doc="Tools by name: their argument schemas build the edit forms.")
 
@@ -306,7 +311,6 @@ class ApprovalPrompt(Viewer):
     def __init__(self, **params: Any):
         super().__init__(**params)
         request = self.request
-        self._making = True  # decisions made now are made while the view draws
         self.reviews: list[ActionReview] = []
         self._outcome = markdown("", "approval-outcome")
         actions = request.get("action_requests") if isinstance(request, dict) else None
@@ -329,13 +333,11 @@ class ApprovalPrompt(Viewer):
             for review in self.reviews:
                 if review.action.get("name") in allowed and "approve" in review.allowed:
                     review._decide({"type": "approve"}, " (always allowed in this chat)")
-            self._making = False
             return
         self._approve = pn.widgets.Button(label="Approve", color="success", css_classes=["approve"])
         self._reject = pn.widgets.Button(label="Reject", color="danger", css_classes=["reject"])
         self._approve.on_click(lambda _: self.decide(True))
         self._reject.on_click(lambda _: self.decide(False))
-        self._making = False
         self._layout = pn.Column(
             markdown(describe(request)),
             pn.Row(self._approve, self._reject),
@@ -348,7 +350,7 @@ class ApprovalPrompt(Viewer):
         return self._layout
 
     def decide(self, approved: bool) -> None:
-        """Approve (or reject) everything pending at once, and resume the graph."""
+        """Approve (or reject) everything pending at once."""
         if self.decision is not None:
             return
         if self.reviews:
@@ -360,10 +362,10 @@ class ApprovalPrompt(Viewer):
         self.decision = "approved" if approved else "rejected"
         self._approve.disabled = self._reject.disabled = True
         self._outcome.object = "✅ **Approved**" if approved else "❌ **Rejected**"
-        _call_soon(self.resume, approved)
+        self.value = approved
 
     def _reviewed(self, event: Any) -> None:
-        """A call was decided: once all are, resume with every decision in the calls' order."""
+        """A call was decided: once all are, the value is every decision in the calls' order."""
         review = event.obj
         if review.always and self.always_allowed is not None:
             self.always_allowed.add(review.action.get("name"))
@@ -373,9 +375,55 @@ class ApprovalPrompt(Viewer):
         kinds = {decision["type"] for decision in decisions}
         outcome = {frozenset({"approve"}): "approved", frozenset({"reject"}): "rejected"}
         self.decision = outcome.get(frozenset(kinds), "decided")
-        # Decided as the prompt was made (always allowed): never resume inside the view's drawing.
-        value = decisions[0] if self._per_call else {"decisions": decisions}
-        _call_soon(self.resume, value, defer=self._making)
+        self.value = decisions[0] if self._per_call else {"decisions": decisions}
+
+
+class Resumption:
+    """The interrupts a graph run paused at, resumed together once each is decided.
+
+    LangGraph takes one ``Command(resume=...)`` for all of a run's pending
+    interrupts. Each interrupt's prompt is decided on its own, in any order;
+    once the run has ended and every interrupt it paused at is decided,
+    ``resume`` is called once: with the prompt's value when there is one
+    interrupt, else with ``{interrupt_id: value, ...}``.
+    """
+
+    def __init__(self, resume: Callable[[Any], Any]) -> None:
+        self.resume = resume
+        self._values: dict[str, Any] = {}  # by interrupt id, once decided
+        self._pending: dict[str, None] = {}  # every interrupt, in order, once the run has ended
+        self._sent = False
+        self._lock = threading.Lock()
+
+    def add(self, interrupt_id: str, prompt: ApprovalPrompt) -> None:
+        """The prompt that decides an interrupt: its value is taken once decided."""
+        prompt.param.watch(lambda event: self._decided(interrupt_id, event.new), "value")
+        if prompt.value is not None:
+            # Decided as the prompt was made (always allowed): never resume inside the view's drawing.
+            self._decided(interrupt_id, prompt.value, defer=True)
+
+    def complete(self, interrupt_ids: Iterable[str]) -> None:
+        """The run has ended, paused at these interrupts: resume if every one is decided.
+
+        Called while the view draws, so a resume starts later, not inside it.
+        """
+        with self._lock:
+            self._pending.update(dict.fromkeys(interrupt_ids))
+        self._send(defer=True)
+
+    def _decided(self, interrupt_id: str, value: Any, defer: bool = False) -> None:
+        with self._lock:
+            self._values[interrupt_id] = value
+        self._send(defer)
+
+    def _send(self, defer: bool) -> None:
+        with self._lock:
+            if self._sent or not self._pending or not self._pending.keys() <= self._values.keys():
+                return
+            self._sent = True
+            values = {interrupt_id: self._values[interrupt_id] for interrupt_id in self._pending}
+        value = next(iter(values.values())) if len(values) == 1 else values
+        _call_soon(self.resume, value, defer=defer)
 
 
 def _call_soon(function: Callable[[Any], Any], value: Any, defer: bool = False) -> None:

@@ -284,7 +284,10 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         decisions: for ``HumanInTheLoopMiddleware``, Approve, Edit and Reject
         per tool call (those its ``allowed_decisions`` allow); for any other
         interrupt, Approve and Reject. Once decided, it is called with the
-        value to resume with.""",
+        value to resume with: the decision itself when the run paused at
+        one interrupt; when it paused at several at once (parallel
+        branches), once every one is decided, with ``{interrupt_id:
+        value, ...}``, as LangGraph requires.""",
     )
 
     tools = param.List(

@@ -30,7 +30,7 @@ from panel.io.state import set_curdoc
 from panel.layout.base import ListLike
 from panel.viewable import Viewable
 
-from .approval import ApprovalPrompt
+from .approval import ApprovalPrompt, Resumption
 from .history import history_text, speaks_for_turn
 from .material import step_type
 from .placement import FeedPlacement, Placement, Reply, placement_for
@@ -124,6 +124,8 @@ class Turn:
         #: The latest model run whose text may be the turn's answer.
         self.candidate: RunRecord | None = None
         self.paused = False  # a run of the turn paused at a LangGraph interrupt
+        #: Its interrupts that ask for a decision, resumed together once all are decided.
+        self.resumption: Resumption | None = None
         self.resumed = False  # a later run resumed it
         self.finished = False
         self.call: int | None = None  # the feed's callback call it started in
@@ -312,6 +314,14 @@ class StepsView:
                 self._dirty_nodes[slot.parent] = None  # a failed node, or one with progress, shows as itself
             if asks and not self._shown_below(run):
                 slot.asks = True
+                if turn.resumption is None:
+                    turn.resumption = Resumption(self._resume)
+                # Steps above it that took its interrupt for their own (followed first, in the
+                # same tick, before this step existed) leave the asking to it.
+                above = slot.parent
+                while isinstance(above, Slot) and above.run.exception is run.exception:
+                    above.asks = False
+                    above = above.parent
         if run.kind == "llm" and self._answers and run.text_length("text") and self._may_answer(run):
             if turn.candidate is None or run.start_time >= turn.candidate.start_time:
                 turn.candidate = run
@@ -542,8 +552,13 @@ class StepsView:
             return  # the reply goes on: its callback call or another of its turns is still running
         turn.finished = True
         root = turn.root
-        if turn.paused and not turn.resumed and turn not in self._paused:
-            self._paused.append(turn)  # its resumed run continues in its reply
+        if turn.paused and not turn.resumed:
+            if turn not in self._paused:
+                self._paused.append(turn)  # its resumed run continues in its reply
+            if turn.resumption is not None:
+                # From the record, not from what the view has followed so far: the whole turn has ended.
+                paused = [run for run in self.trace.runs_of(turn.root_id) if run.status == PAUSED]
+                turn.resumption.complete(i for run in paused for i in _interrupts(run.exception))
         self._placement.await_decision(bool(self._paused) and self._resume is not None)
         if turn.reply is not None:
             self._placement.keep_in_view(turn.reply)
@@ -576,16 +591,12 @@ class StepsView:
         with ``create=False``).
         """
         if isinstance(node, Slot) and node.asks and not node.prompts:
-            requests = _interrupts(node.run.exception)
-            node.prompts = [
-                ApprovalPrompt(
-                    request=_value(r),
-                    resume=self._resume,
-                    tools=self._tools,
-                    always_allowed=self.always_allowed,
+            for interrupt_id, request in _interrupts(node.run.exception).items():
+                prompt = ApprovalPrompt(
+                    request=request, tools=self._tools, always_allowed=self.always_allowed
                 )
-                for r in requests
-            ]
+                node.turn.resumption.add(interrupt_id, prompt)
+                node.prompts.append(prompt)
             if node.turn.reply is not None:
                 self._placement.keep_in_view(node.turn.reply)  # the decision to make
         window = self._window + node.extra
@@ -890,13 +901,10 @@ def _appended(layout: ListLike, pane: Viewable) -> Viewable:
     return pane
 
 
-def _interrupts(exception: BaseException | None) -> list[Any]:
-    """The pending requests of a LangGraph ``GraphInterrupt``."""
+def _interrupts(exception: BaseException | None) -> dict[str, Any]:
+    """The pending requests of a LangGraph ``GraphInterrupt``, by interrupt id."""
     if exception is None or not exception.args:
-        return []
+        return {}
     found = exception.args[0]
-    return list(found) if isinstance(found, list | tuple) else [found]
-
-
-def _value(request: Any) -> Any:
-    return getattr(request, "value", request)
+    found = list(found) if isinstance(found, list | tuple) else [found]
+    return {getattr(i, "id", None) or str(id(i)): getattr(i, "value", i) for i in found}

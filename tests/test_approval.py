@@ -1,23 +1,28 @@
 """Human in the loop, complete: per tool call in a batch, approve, edit (a validated form from the
-tool's argument schema) or reject with a message, only as ``allowed_decisions`` allow."""
+tool's argument schema) or reject with a message, only as ``allowed_decisions`` allow; several
+interrupts at once (parallel branches) decided in any order and resumed once, by interrupt id."""
 
 from __future__ import annotations
 
+import asyncio
+import operator
 import threading
+from typing import Annotated, TypedDict
 
-from conftest import QUESTION, call
+from conftest import QUESTION, WAIT_SECONDS, call, until
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.types import Command
+from langgraph.graph import START, StateGraph
+from langgraph.types import Command, interrupt
 from panel import Column
 from panel.chat import ChatInterface
 from panel.widgets import Button
 from pydantic import BaseModel, Field
 
-from panel_langchain_steps.testing import ScriptedChatModel, answer_text
+from panel_langchain_steps.testing import ScriptedChatModel, answer_text, iter_steps, step_tree
 
 RAN: list[str] = []
 
@@ -227,3 +232,165 @@ def test_a_per_call_request_is_answered_with_its_decision(make_handler):
     handler.flush()
     assert RAN == ["delete_file /q"]
     assert "deleted /q" in answer_text(chat.objects[-1])
+
+
+class Branches(TypedDict):
+    done: Annotated[list[str], operator.add]
+
+
+def asking(name: str, ready: threading.Event | None = None):
+    """A graph node that asks the user whether to go on (after ``ready``, when given)."""
+
+    def node(state: Branches) -> dict:
+        if ready is not None:
+            ready.wait(WAIT_SECONDS)
+        return {"done": [f"{name}={interrupt({'question': f'Run {name}?'})}"]}
+
+    return node
+
+
+def parallel_graph(ready: threading.Event | None = None):
+    """A real graph whose two branches run in one superstep, each pausing at ``interrupt()``."""
+    graph = StateGraph(Branches)
+    graph.add_node("left", asking("left"))
+    graph.add_node("right", asking("right", ready))
+    graph.add_edge(START, "left")
+    graph.add_edge(START, "right")
+    return graph.compile(checkpointer=InMemorySaver())
+
+
+def prompts(layout):
+    """The approval prompts anywhere in a layout, as shown."""
+    return [obj for obj in layout.select(Column) if "approval" in obj.css_classes]
+
+
+def prompt(layout, asking: str):
+    """The one shown prompt whose request mentions ``asking`` (parallel branches start in any order)."""
+    (found,) = [p for p in prompts(layout) if asking in p.objects[0].object]
+    return found
+
+
+def shown(reply) -> list[tuple[str, str]]:
+    """Each step of a reply as its name and what its title says of it (without timings)."""
+    steps = iter_steps(step_tree(reply))
+    return [(s["title"].split(" · ")[0], s["title"].split(" · ")[-1].split(" in ")[0]) for s in steps]
+
+
+def test_parallel_interrupts_are_decided_in_any_order_and_resumed_once(make_handler):
+    graph = parallel_graph()
+    chat = ChatInterface()
+    config = {"configurable": {"thread_id": "p"}}
+    resumed = []
+
+    def resume(value):
+        resumed.append(value)
+        graph.invoke(Command(resume=value), config)
+
+    handler = make_handler(chat, resume=resume)
+    config["callbacks"] = [handler]
+    pending = {i.value["question"]: i.id for i in graph.invoke({"done": []}, config)["__interrupt__"]}
+    handler.flush()
+    (reply,) = chat.objects
+    assert shown(reply)[0] == ("LangGraph", "done")
+    assert sorted(shown(reply)[1:]) == [
+        ("left", "paused, waiting for input"),
+        ("right", "paused, waiting for input"),
+    ]
+    left, right = prompt(reply, "Run left?"), prompt(reply, "Run right?")
+
+    click(right, "Reject")  # the second branch first
+    handler.flush()
+    assert resumed == [] and graph.get_state(config).next == ("left", "right")
+    click(left, "Approve")
+    handler.flush()
+
+    assert resumed == [{pending["Run left?"]: True, pending["Run right?"]: False}]
+    assert graph.get_state(config).values == {"done": ["left=True", "right=False"]}
+    assert len(chat.objects) == 1 and handler.open_runs == 0
+    assert shown(reply)[3] == ("LangGraph", "done")
+    assert sorted(shown(reply)[4:]) == [("left", "done"), ("right", "done")]
+    assert all(step["status"] == "success" for step in iter_steps(step_tree(reply)))
+    assert left.objects[-1].object == "✅ **Approved**" and right.objects[-1].object == "❌ **Rejected**"
+
+
+@tool
+def confirm(action: str) -> str:
+    """Ask the user before doing something."""
+    return f"{action}: {'yes' if interrupt({'action': action}) else 'no'}"
+
+
+async def test_an_agents_parallel_tool_interrupts_resume_it_once(make_handler):
+    """Two tool calls of one model turn run as parallel tasks; each pauses at ``interrupt()``."""
+    model = ScriptedChatModel(
+        responses=lambda messages: (
+            AIMessage(
+                content="Asking.",
+                tool_calls=[
+                    call("confirm", {"action": "deploy"}, "c1"),
+                    call("confirm", {"action": "notify"}, "c2"),
+                ],
+            )
+            if messages[-1].type == "human"
+            else f"Results: {results(messages)}"
+        )
+    )
+    agent = create_agent(model, [confirm], checkpointer=InMemorySaver())
+    chat = ChatInterface()
+    config = {"configurable": {"thread_id": "a"}}
+    resumed = []
+
+    async def resume(value):
+        resumed.append(value)
+        await agent.ainvoke(Command(resume=value), config)
+
+    handler = make_handler(chat, resume=resume)
+    config["callbacks"] = [handler]
+    await agent.ainvoke(QUESTION, config)
+    handler.flush()
+    (reply,) = chat.objects
+    click(prompt(reply, "notify"), "Approve")
+    click(prompt(reply, "deploy"), "Reject")
+    await until(lambda: handler.open_runs == 0 and answer_text(reply), "the resumed agent's answer")
+    handler.flush()
+    assert shown(reply) == [
+        ("LangGraph", "done"),
+        ("Model scripted-model", "done"),
+        ("Tool confirm", "paused, waiting for input"),
+        ("Tool confirm", "paused, waiting for input"),
+        ("LangGraph", "done"),
+        ("Tool confirm", "done"),
+        ("Tool confirm", "done"),
+        ("Model scripted-model", "done"),
+    ]
+    assert len(resumed) == 1 and sorted(resumed[0].values()) == [False, True]
+    assert answer_text(reply) == "Results: deploy: no | notify: yes"
+    assert len(chat.objects) == 1
+
+
+async def test_a_decision_waits_for_the_branches_still_running(make_handler):
+    """The user may decide one branch's interrupt while another branch has yet to pause."""
+    ready = threading.Event()
+    graph = parallel_graph(ready)
+    chat = ChatInterface()
+    config = {"configurable": {"thread_id": "w"}}
+    resumed = []
+
+    def resume(value):
+        resumed.append(value)
+        graph.invoke(Command(resume=value), config)
+
+    handler = make_handler(chat, resume=resume)
+    config["callbacks"] = [handler]
+    first = asyncio.create_task(asyncio.to_thread(graph.invoke, {"done": []}, config))
+    await until(lambda: handler.flush() or prompts(chat), "the left branch's prompt")
+    click(prompt(chat, "Run left?"), "Approve")
+    ready.set()  # the right branch pauses only now
+    pending = [i.id for i in (await first)["__interrupt__"]]
+    handler.flush()
+    assert resumed == []
+    click(prompt(chat, "Run right?"), "Approve")
+    await until(lambda: not graph.get_state(config).next and handler.open_runs == 0, "the resumed run")
+    handler.flush()
+    assert resumed == [dict.fromkeys(pending, True)]
+    assert graph.get_state(config).values == {"done": ["left=True", "right=True"]}
+    assert sorted(shown(chat.objects[0])[-2:]) == [("left", "done"), ("right", "done")]
