@@ -311,6 +311,12 @@ def wait_for_steps(page: Any, expected: int, timeout: float = 60) -> None:
         page.wait_for_timeout(100)
 
 
+def settle(page: Any) -> None:
+    """Wait until the page has loaded what it asked for (no request for 500 ms) and its fonts."""
+    page.wait_for_load_state("networkidle")
+    page.evaluate("() => document.fonts.ready.then(() => true)")
+
+
 @pytest.fixture(scope="module")
 def hostile_page(open_app: Any) -> dict[str, Any]:
     """Send the corpus along every path into an open page; return what the page shows and did."""
@@ -333,7 +339,7 @@ def hostile_page(open_app: Any) -> dict[str, Any]:
 
         run_in_session(view, send_all)
         wait_for_steps(page, sum(len(list(iter_steps(step_tree(section)))) for section in sections.values()))
-        page.wait_for_timeout(500)  # time for anything loaded or focused to fire
+        settle(page)  # anything loaded or focused has fired
         return {
             "log": log,
             "panes": page.evaluate(SCAN),
@@ -491,7 +497,7 @@ def test_screenshot_of_a_hostile_agent_trace(open_app, tmp_path):
         # Once the turn is over (its card collapsed), open its steps, as a user would.
         page.get_by_text(re.compile(r"Steps · \d+ steps? · .*done in")).click()
         wait_for_steps(page, len(list(iter_steps(step_tree(feed)))))
-        page.wait_for_timeout(1000)
+        settle(page)
         shot = tmp_path / "hostile-trace.png"
         page.screenshot(path=str(shot))
         assert log.dialogs == []
