@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+import panel as pn
 import param
 from langchain_core.callbacks import BaseCallbackHandler
 from panel.chat import ChatFeed
@@ -26,6 +27,7 @@ from . import capture
 from .compat import watch_callback_state
 from .render import check_title
 from .steps_view import StepsView
+from .stream import soon
 from .trace import RUNNING, STOPPED, RunRecord, Trace
 from .visibility import RUN_TYPES, VERBOSITY
 
@@ -332,9 +334,13 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         self._halted: dict[Any, None] = {}
         self._view = StepsView(self.trace, target, report=self._report, **self._view_options())
         self.layout: ListLike = self._view.layout
-        if isinstance(target, ChatFeed):
+        self._feed = target if isinstance(target, ChatFeed) else None
+        if self._feed is not None:
             # The stop button cancels the feed's callback: stop the runs too.
-            watch_callback_state(target, self._feed_state_changed)
+            watch_callback_state(self._feed, self._feed_state_changed)
+        document = pn.state.curdoc
+        if document is not None and document.session_context is not None:
+            document.on_session_destroyed(self._session_destroyed)
 
     def __panel__(self) -> ListLike:
         """The layout the steps are shown in (``handler.layout``)."""
@@ -536,6 +542,18 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
 
     def _feed_state_changed(self, state: str) -> None:
         if state == "stopped":
+            self.stop()
+
+    def _session_destroyed(self, session_context: Any) -> None:
+        """The page's session ended (its tab was closed): draw nothing more, and stop its runs."""
+        self._view.close()
+        # Bokeh calls this once the document is gone; by the next turn Panel has let go of its
+        # models too, so stopping the feed's callback changes no document.
+        soon(self._stop_session)
+
+    def _stop_session(self) -> None:
+        """Stop the runs as the stop button does: cancel the feed's callback (which then stops them)."""
+        if self._feed is None or not self._feed.stop():
             self.stop()
 
     # -- public --------------------------------------------------------------

@@ -15,7 +15,6 @@ record when the user opens it.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 import time
@@ -35,7 +34,7 @@ from .history import history_text, speaks_for_turn
 from .material import step_type
 from .placement import FeedPlacement, Placement, Reply, placement_for
 from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text, turn_summary
-from .stream import StepText, Ticker
+from .stream import StepText, Ticker, soon
 from .trace import FAILED, PAUSED, STOPPED, SUCCESS, RunRecord, Trace
 from .usage import context_windows
 from .visibility import GENERIC_NODES, Visibility, is_graph_node
@@ -177,6 +176,7 @@ class StepsView:
         )
         self._lock = threading.RLock()
         self._drawing = False
+        self._closed = False  # its page is gone
         self._steps_due = 0.0
         self._step_cost = FIRST_STEP_COST
         self._allowance = math.inf  # steps this pass may make
@@ -240,9 +240,18 @@ class StepsView:
         while self._render(None) is not None:
             pass
 
+    def close(self) -> None:
+        """The page is gone (its session ended): render nothing more, whatever the trace records."""
+        with self._lock:
+            self._closed = True
+            self._subscription.close()
+        self._ticker.cancel()
+
     def _render(self, deadline: float | None) -> float | None:
         """Bring the view up to date; stop at ``deadline``. Seconds until more is due, or None."""
         with self._lock:
+            if self._closed:
+                return None
             for run in self._subscription.take():
                 self._follow(run)
             if not (self._dirty_turns or self._dirty_nodes or self._dirty_slots):
@@ -800,6 +809,8 @@ class StepsView:
         """Messages removed from the feed (or the feed cleared): forget their turns."""
         present = {id(obj) for obj in event.new}
         with self._lock:
+            if self._closed:
+                return
             for turn in list(self._turns.values()):
                 message = turn.reply.message if turn.reply is not None else None
                 if message is not None and id(message) not in present and turn.finished:
@@ -843,6 +854,9 @@ class StepsView:
     def _next_turn(self, change: Callable[[], None]) -> None:
         """Call ``change`` in the event loop's next turn (on a served page, with its session's lock)."""
 
+        if self._closed:
+            return
+
         async def on_loop() -> None:  # a coroutine, so Bokeh runs it on the loop itself
             change()
 
@@ -850,7 +864,7 @@ class StepsView:
         if document is not None:
             document.add_next_tick_callback(on_loop)
         else:
-            _soon(change)
+            soon(change)
 
     def _forget(self, turn: Turn) -> None:
         del self._turns[turn.root_id]
@@ -863,14 +877,6 @@ class StepsView:
         if turn.node is not None:
             self._dirty_nodes.pop(turn.node, None)
         self.trace.forget(turn.root_id)
-
-
-def _soon(function: Callable[[], None]) -> None:
-    """Call ``function`` in the running event loop's next turn (now when no loop runs)."""
-    try:
-        asyncio.get_running_loop().call_soon(function)
-    except RuntimeError:
-        function()
 
 
 def _events(slot: Slot) -> list[dict[str, Any]]:

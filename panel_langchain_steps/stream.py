@@ -13,6 +13,7 @@ suffix to the browser.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -28,6 +29,14 @@ SLICE_SECONDS = 0.02
 
 _FENCE_OPEN = re.compile(r" {0,3}(`{3,}|~{3,})")
 _FENCE_CLOSE = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*\r?")
+
+
+def soon(function: Callable[[], None]) -> None:
+    """Call ``function`` in the running event loop's next turn (now when no loop runs)."""
+    try:
+        asyncio.get_running_loop().call_soon(function)
+    except RuntimeError:
+        function()
 
 
 class StepText:
@@ -129,6 +138,7 @@ class Ticker:
         self._timer: threading.Timer | None = None
         self._slicing = False
         self._woken = False  # woken while slicing: render again after
+        self._served: Document | None = None  # the page's document, once served
 
     def wake(self) -> None:
         """Render within ``interval`` seconds."""
@@ -160,13 +170,17 @@ class Ticker:
     def _on_loop(self) -> bool:
         """Queue the next slice on the served page's event loop; False if the steps are not served."""
         document = self.served_document()
-        if document is None:
+        if document is None and (self._served is None or self._served not in self._documents()):
             return False
-        try:
-            document.add_next_tick_callback(self._slice_on_loop)
-        except Exception:  # the session closed (the tab went away): nothing left to show
-            with self._lock:
-                self._slicing = False
+        if document is not None:
+            self._served = document
+            try:
+                document.add_next_tick_callback(self._slice_on_loop)
+                return True
+            except Exception:  # the session is closing
+                pass
+        with self._lock:  # the session ended (its tab closed): nothing left to show
+            self._slicing = False
         return True
 
     async def _slice_on_loop(self) -> None:
