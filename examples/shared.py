@@ -10,6 +10,7 @@ the stop button cancels the run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import uuid4
@@ -23,8 +24,9 @@ from providers import chat_model, model_label
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.testing import ScriptedChatModel
 
-#: Seconds between the scripted model's tokens: slow enough to watch them stream.
-TOKEN_DELAY = 0.03
+#: Seconds between the scripted model's tokens: slow enough to watch them stream (the tests
+#: set ``EXAMPLE_TOKEN_DELAY`` shorter).
+TOKEN_DELAY = float(os.environ.get("EXAMPLE_TOKEN_DELAY", "0.03"))
 
 Turn = Callable[[str, RunnableConfig], Awaitable[None]]
 

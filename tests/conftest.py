@@ -4,6 +4,7 @@ real LangChain tools and a real LangGraph agent on the scripted model."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 
@@ -17,6 +18,10 @@ from panel.io.state import state
 
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.testing import ScriptedChatModel
+
+# The examples' scripted model streams a token every 3 ms in tests (30 ms in demos), here and in
+# the servers the tests start.
+os.environ.setdefault("EXAMPLE_TOKEN_DELAY", "0.003")
 
 
 def pytest_collection_modifyitems(items):

@@ -70,7 +70,8 @@ def expand_steps(page: Any) -> None:
     page.locator(".chat-steps").last.locator(".card-header").first.click()
 
 
-def test_a_turn_streams_steps_then_the_answer(open_app, agent_chat, held_search):
+def test_a_turn_streams_steps_then_the_answer(open_app, agent_chat, held_search, monkeypatch):
+    monkeypatch.setattr(agent_chat.model, "token_delay", 0.03)  # the demo's pace: streaming is seen
     with open_app(agent_chat.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
         send(page, QUESTION)
         expect(page.get_by_role("button", name="Stop")).to_be_visible()
