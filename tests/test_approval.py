@@ -276,10 +276,10 @@ def shown(reply) -> list[tuple[str, str]]:
     return [(s["title"].split(" · ")[0], s["title"].split(" · ")[-1].split(" in ")[0]) for s in steps]
 
 
-def test_parallel_interrupts_are_decided_in_any_order_and_resumed_once(make_handler):
-    graph = parallel_graph()
+def resumable_chat(make_handler, graph, thread_id: str):
+    """A chat whose handler resumes ``graph`` on its thread; the values it resumed with, in order."""
     chat = ChatInterface()
-    config = {"configurable": {"thread_id": "p"}}
+    config = {"configurable": {"thread_id": thread_id}}
     resumed = []
 
     def resume(value):
@@ -288,6 +288,12 @@ def test_parallel_interrupts_are_decided_in_any_order_and_resumed_once(make_hand
 
     handler = make_handler(chat, resume=resume)
     config["callbacks"] = [handler]
+    return chat, handler, config, resumed
+
+
+def test_parallel_interrupts_are_decided_in_any_order_and_resumed_once(make_handler):
+    graph = parallel_graph()
+    chat, handler, config, resumed = resumable_chat(make_handler, graph, "p")
     pending = {i.value["question"]: i.id for i in graph.invoke({"done": []}, config)["__interrupt__"]}
     handler.flush()
     (reply,) = chat.objects
@@ -371,16 +377,7 @@ async def test_a_decision_waits_for_the_branches_still_running(make_handler):
     """The user may decide one branch's interrupt while another branch has yet to pause."""
     ready = threading.Event()
     graph = parallel_graph(ready)
-    chat = ChatInterface()
-    config = {"configurable": {"thread_id": "w"}}
-    resumed = []
-
-    def resume(value):
-        resumed.append(value)
-        graph.invoke(Command(resume=value), config)
-
-    handler = make_handler(chat, resume=resume)
-    config["callbacks"] = [handler]
+    chat, handler, config, resumed = resumable_chat(make_handler, graph, "w")
     first = asyncio.create_task(asyncio.to_thread(graph.invoke, {"done": []}, config))
     await until(lambda: handler.flush() or prompts(chat), "the left branch's prompt")
     click(prompt(chat, "Run left?"), "Approve")
