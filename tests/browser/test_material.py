@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -30,7 +31,8 @@ def test_material_chat_shows_material_steps(open_app):
         page.locator("textarea").first.fill(QUESTION["messages"][0][1])
         page.keyboard.press("Enter")
         expect(page.get_by_text("The sum is 3.")).to_be_visible()
-        card = page.locator(".MuiCard-root", has_text="Steps · ")
+        # Once the turn is over its card collapses: open it then (a click before would be undone).
+        card = page.locator(".MuiCard-root", has_text=re.compile(r"Steps · \d+ steps · done in"))
         expect(card.first).to_be_visible()
         page.get_by_role("button", name="show more").first.click()  # open the reply's card of steps
         expect(page.locator(".MuiCard-root", has_text="Tool add · 1, 2 · done in").last).to_be_visible()
