@@ -3,6 +3,7 @@ a stop that reaches inside them."""
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import threading
 from typing import Annotated, Any, TypedDict
@@ -112,9 +113,33 @@ def branch_agent():
     return create_agent(model, [slow_lookup], name="branch_agent")
 
 
-async def test_stop_ends_runs_inside_subgraphs_and_parallel_branches(make_handler):
-    import asyncio
+async def stopped_mid_run(make_handler, run, started: str) -> tuple[ChatInterface, Any]:
+    """Run ``run(config)`` as a chat's sync callback (in Panel's worker thread), press stop once
+    both branches have started, release them, and wait until the callback has returned."""
+    finished = threading.Event()
 
+    def respond(contents, user, instance):
+        try:
+            run({"callbacks": [handler]})
+        except BaseException:  # the stop reaches the caller as StopRun
+            pass
+        finally:
+            finished.set()
+
+    chat = ChatInterface(callback=respond)
+    handler = make_handler(chat)
+    chat.send("go")
+    await until(lambda: len(STARTED) == 2, started, WAIT)
+    chat.stop()  # what the stop button does
+    await until(lambda: handler.open_runs == 0, "the stop ended every run", WAIT)
+    RELEASE.set()  # the blocked calls return; their branches must not go on
+    await asyncio.to_thread(finished.wait, WAIT)
+    assert finished.is_set()
+    handler.flush()
+    return chat, handler
+
+
+async def test_stop_ends_runs_inside_subgraphs_and_parallel_branches(make_handler):
     STARTED.clear()
     RELEASE.clear()
     agent = branch_agent()
@@ -126,30 +151,9 @@ async def test_stop_ends_runs_inside_subgraphs_and_parallel_branches(make_handle
     graph.add_node("agent", agent)
     graph.add_conditional_edges(START, fan)
     compiled = graph.compile()
-    finished = threading.Event()
-    errors: list[BaseException] = []
-
-    def respond(contents, user, instance):
-        try:
-            compiled.invoke(QUESTION, config={"callbacks": [handler]})
-        except BaseException as error:  # the stop reaches the caller as StopRun
-            errors.append(error)
-        finally:
-            finished.set()
-
-    chat = ChatInterface(callback=respond)
-    handler = make_handler(chat)
-    chat.send("go")
-    await until(lambda: len(STARTED) == 2, "both branches are inside their tool", WAIT)
-    chat.stop()  # what the stop button does
-    for _ in range(WAIT * 100):  # the steps show it
-        if handler.open_runs == 0:
-            break
-        await asyncio.sleep(0.01)
-    RELEASE.set()  # the tools return; their branches must not go on
-    await asyncio.to_thread(finished.wait, WAIT)
-    assert finished.is_set()
-    handler.flush()
+    chat, handler = await stopped_mid_run(
+        make_handler, lambda config: compiled.invoke(QUESTION, config), "both branches are inside their tool"
+    )
     steps = list(iter_steps(step_tree(chat.objects[-1])))
     assert steps and {s["status"] for s in steps} <= {"success", "failed"}
     assert handler.open_runs == 0
@@ -173,34 +177,15 @@ class StallingModel(ScriptedChatModel):
 
 
 async def test_a_stop_mid_stream_keeps_the_text_and_usage_so_far(make_handler):
-    import asyncio
-
     STARTED.clear()
     RELEASE.clear()
     model = StallingModel(responses=about, streaming=True)
     graph = fan_out_graph(model)
-    finished = threading.Event()
-
-    def respond(contents, user, instance):
-        try:
-            graph.invoke({"topics": ["alpha", "beta"]}, config={"callbacks": [handler]})
-        except BaseException:
-            pass
-        finally:
-            finished.set()
-
-    chat = ChatInterface(callback=respond)
-    handler = make_handler(chat)
-    chat.send("go")
-    await until(lambda: len(STARTED) == 2, "both branches are streaming", WAIT)
-    chat.stop()
-    for _ in range(WAIT * 100):
-        if handler.open_runs == 0:
-            break
-        await asyncio.sleep(0.01)
-    RELEASE.set()
-    await asyncio.to_thread(finished.wait, WAIT)
-    handler.flush()
+    chat, _ = await stopped_mid_run(
+        make_handler,
+        lambda config: graph.invoke({"topics": ["alpha", "beta"]}, config),
+        "both branches stream",
+    )
     reply = chat.objects[-1]
     models = [s for s in iter_steps(step_tree(reply)) if "Model" in s["title"]]
     assert len(models) == 2
