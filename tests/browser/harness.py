@@ -59,16 +59,22 @@ class served:
             start=True,
             verbose=False,
         )
-        deadline = time.monotonic() + 30
-        while not _accepts(self.port):  # a plain connection: no session is opened
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the app did not start on port {self.port}")
-            time.sleep(0.05)
+        wait_until_listening(self.port, 30)
         return self.url
 
     def __exit__(self, *exc: object) -> None:
         self._server.stop()
         self._server.join(10)  # Panel 1.9 stops in the background
+
+
+def wait_until_listening(port: int, timeout: float) -> None:
+    """Wait until a server accepts connections on ``port`` of 127.0.0.1 (a plain connection:
+    no session is opened); fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not _accepts(port):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no server started on port {port} within {timeout} s")
+        time.sleep(0.05)
 
 
 def _accepts(port: int) -> bool:

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 import panel_langchain_steps
 
-from .harness import free_port
+from .harness import free_port, wait_until_listening
 
 pytestmark = pytest.mark.browser
 
@@ -49,17 +49,10 @@ def test_closing_tabs_stops_their_runs_quietly(browser, tmp_path):
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     try:
+        wait_until_listening(port, WAIT_SECONDS)
         pages = [browser.new_page() for _ in CALLBACKS]
         for page, callback in zip(pages, CALLBACKS, strict=True):
-            deadline = time.monotonic() + WAIT_SECONDS
-            while True:  # the server is starting
-                try:
-                    page.goto(f"http://127.0.0.1:{port}/{APP.stem}?callback={callback}")
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    page.wait_for_timeout(100)
+            page.goto(f"http://127.0.0.1:{port}/{APP.stem}?callback={callback}")
         for page in pages:
             page.locator("textarea").fill("Check every server")
             page.get_by_role("button", name="Send").click()

@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from .harness import free_port
+from .harness import free_port, wait_until_listening
 
 pytestmark = pytest.mark.browser
 
@@ -27,17 +26,10 @@ def test_sessions_run_side_by_side_under_num_procs(browser):
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     try:
+        wait_until_listening(port, 60)  # the server is starting its processes
         pages = [browser.new_page() for _ in range(3)]
         for page in pages:
-            deadline = time.monotonic() + 60
-            while True:  # the server is starting its processes
-                try:
-                    page.goto(f"http://127.0.0.1:{port}/long_agent")
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    page.wait_for_timeout(250)
+            page.goto(f"http://127.0.0.1:{port}/long_agent")
         for number, page in enumerate(pages, 2):  # every session asks at once
             page.locator("textarea").fill(f"Check {number} servers")
             page.get_by_role("button", name="Send").click()
