@@ -164,29 +164,49 @@ class Ticker:
         with self._lock:
             self._timer = None
             self._slicing = True
-        if not self._on_loop():
+        self._next_slice()
+
+    def _next_slice(self) -> None:
+        """Queue the next slice on the served page's event loop; render here when not served."""
+        try:
+            queued = self._queue_on_page()
+        except Exception as error:  # never left waiting for a slice that will not come
+            self._report(error)
+            queued = False
+        if not queued:
             self._slices()
 
-    def _on_loop(self) -> bool:
+    def _queue_on_page(self) -> bool:
         """Queue the next slice on the served page's event loop; False if the steps are not served."""
         document = self.served_document()
-        if document is None and (self._served is None or self._served not in self._documents()):
-            return False
-        if document is not None:
-            self._served = document
-            try:
-                document.add_next_tick_callback(self._slice_on_loop)
-                return True
-            except Exception:  # the session is closing
-                pass
-        with self._lock:  # the session ended (its tab closed): nothing left to show
-            self._slicing = False
+        if document is None:
+            if self._served is None or self._served not in self._documents():
+                return False
+            self._stop_slicing()  # the session ended (its tab closed): nothing left to show
+            return True
+        self._served = document
+        # Thread-safe: the loop adds the slice as the document's next-tick callback itself.
+        # Bokeh's add_next_tick_callback from another thread can be lost when the loop
+        # releases a document hold at the same moment (Document.unhold swaps the held events).
+        document.session_context.server_context.application_context.io_loop.add_callback(
+            self._add_slice, document
+        )
         return True
+
+    def _add_slice(self, document: Document) -> None:
+        try:
+            document.add_next_tick_callback(self._slice_on_loop)
+        except Exception:  # the session is closing: nothing left to show
+            self._stop_slicing()
 
     async def _slice_on_loop(self) -> None:
         # A coroutine, so Bokeh runs it on the loop itself (not in an executor).
-        if self._slice() and not self._on_loop():
-            self._slices()
+        if self._slice():
+            self._next_slice()
+
+    def _stop_slicing(self) -> None:
+        with self._lock:
+            self._slicing = False
 
     def _slices(self) -> None:
         """Not served: every slice now, on this thread."""

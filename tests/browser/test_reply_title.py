@@ -8,20 +8,12 @@ from typing import Any
 import panel as pn
 import pytest
 from langchain_core.runnables import RunnableLambda
-from packaging.version import Version
 
 from panel_langchain_steps import ChatStepCallbackHandler
 
 from .conftest import deep_text, run_in_session
 
-pytestmark = [
-    pytest.mark.browser,
-    # On Panel 1.9 this reply reaches the page when the test runs alone, but not after other
-    # served apps in the same process; Reply.finish escapes the title on every version.
-    pytest.mark.skipif(
-        Version(pn.__version__) < Version("1.10"), reason="Panel 1.9: flaky after other served apps"
-    ),
-]
+pytestmark = pytest.mark.browser
 
 
 def card_control(name: str) -> str:
