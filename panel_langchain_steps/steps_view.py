@@ -34,7 +34,7 @@ from .history import history_text, speaks_for_turn
 from .material import step_type
 from .placement import FeedPlacement, Placement, Reply, placement_for
 from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text, turn_summary
-from .stream import StepText, Ticker, soon
+from .stream import StepText, Ticker, on_page_loop, soon
 from .trace import FAILED, PAUSED, STOPPED, SUCCESS, RunRecord, Trace
 from .usage import context_windows
 from .visibility import GENERIC_NODES, Visibility, is_graph_node
@@ -849,13 +849,9 @@ class StepsView:
 
         if self._closed:
             return
-
-        async def on_loop() -> None:  # a coroutine, so Bokeh runs it on the loop itself
-            change()
-
         document = self._ticker.served_document()
         if document is not None:
-            document.add_next_tick_callback(on_loop)
+            on_page_loop(document, change)
         else:
             soon(change)
 

@@ -29,6 +29,7 @@ from panel.viewable import Viewer
 
 from . import usage
 from .safety import SafeMarkdown, code_text, inline_text, plain_text, redact, to_json
+from .stream import on_page_loop
 from .trace import FAILED, KINDS, RUNNING, STATUSES, RunRecord, Trace, _jsonable
 
 #: Bar colours by kind (colour-blind safe, Tableau 10).
@@ -479,11 +480,11 @@ class TraceView(Viewer):
             change()
             return
 
-        async def on_loop() -> None:  # a coroutine, so Bokeh runs it on the loop itself
+        def with_curdoc() -> None:
             with set_curdoc(document):
                 change()
 
-        document.add_next_tick_callback(on_loop)
+        on_page_loop(document, with_curdoc)
 
     def _show_path(self, run_id: str) -> None:
         """Expand the run's ancestors and clear filters that would hide it."""
