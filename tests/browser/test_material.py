@@ -34,6 +34,10 @@ def test_material_chat_shows_material_steps(open_app):
         # Once the turn is over its card collapses: open it then (a click before would be undone).
         card = page.locator(".MuiCard-root", has_text=re.compile(r"Steps · \d+ steps · done in"))
         expect(card.first).to_be_visible()
+        # ... and once its collapse has played out (no step still shows): a click during
+        # Material's transition can leave the card open and empty.
+        expect(page.get_by_role("button", name="show more").first).to_have_attribute("aria-expanded", "false")
+        expect(page.get_by_text("Tool add · 1, 2").filter(visible=True)).to_have_count(0)
         page.get_by_role("button", name="show more").first.click()  # open the reply's card of steps
         expect(page.locator(".MuiCard-root", has_text="Tool add · 1, 2 · done in").last).to_be_visible()
         # Every step is a Material card: the reply's card and its 4 steps (at least 5 cards).
