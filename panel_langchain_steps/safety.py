@@ -48,9 +48,12 @@ _SECRET_WORDS = (
 _NOT_SECRET_AFTER = r"count|limit|limits|usage|type|length|budget|hint|url|uri|name|path|file|expiry|expires"
 _SECRET_KEY = re.compile(rf"(?:^|_)(?:{_SECRET_WORDS})(?:$|_(?!(?:{_NOT_SECRET_AFTER})(?:_|$)))")
 _KEY_SEPARATOR = re.compile(r"[^a-z0-9]+")
-_SECRET_VALUE = re.compile(
+# Private keys are found first: a token written right before one would take its dashes.
+_PRIVATE_KEY = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
-    r"|sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"
+)
+_SECRET_VALUE = re.compile(
+    r"sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"
     r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"
     r"|gh[pousr]_[A-Za-z0-9]{20,}"
     r"|github_pat_[A-Za-z0-9_]{20,}"
@@ -101,7 +104,7 @@ def is_secret_key(key: str) -> bool:
 def redact_text(text: str) -> str:
     """Replace secrets in free text: well-known key formats, bearer tokens,
     ``password=...``-style values and passwords in URLs."""
-    text = _SECRET_VALUE.sub(REDACTED, text)
+    text = _SECRET_VALUE.sub(REDACTED, _PRIVATE_KEY.sub(REDACTED, text))
     text = _SECRET_ASSIGNMENT.sub(_redact_assignment, text)
     return _URL_PASSWORD.sub(lambda match: match[1] + REDACTED + "@", text)
 
@@ -171,6 +174,8 @@ _HOLD = re.compile(
 _OPEN = re.compile(r"(?:eyJ[A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]*){0,2}|(?<=://)[^/\s:@]+:[^/\s@]*)\Z")
 # What continues a secret cut off at the hold-back limit (up to a separator or a private key).
 _SECRET_REST = re.compile(r"""(?:(?!-----BEGIN)[^\s"',;&])*""")
+# What continues a URL's user name and password (up to its "@", path or a space).
+_URL_REST = re.compile(r"[^/\s@]*")
 _KEY_HEADER = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 _KEY_FOOTER = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
 
@@ -185,13 +190,16 @@ class StreamRedactor:
     nothing secret-like flows through as soon as its word ends. Joined, the
     output is what ``redact_text`` makes of the whole text, except that a
     secret longer than `HOLD_CHARS` is redacted up to the next space, quote or
-    ``,;&``, and a private key up to its end line. One per stream; not thread-safe.
+    ``,;&``, and a private key up to its end line (and on to such a separator when
+    it follows a secret's value or a URL's ``://``). One per stream; not thread-safe.
     """
 
     def __init__(self) -> None:
         self._held = ""
-        # None, "value" (dropping the rest of a long secret) or "key" (dropping a private key).
+        # None, "value" (dropping the rest of a long secret), "url" (the rest of a URL's user
+        # and password) or "key" (dropping a private key); after a key, what to drop next.
         self._dropping: str | None = None
+        self._after_key: str | None = None
 
     def feed(self, chunk: str) -> str:
         """Take the next piece of text; return what can be shown now, redacted."""
@@ -209,15 +217,25 @@ class StreamRedactor:
     def finish(self) -> str:
         """The stream ended: return the rest, redacted."""
         held, dropping = self._held, self._dropping
-        self._held, self._dropping = "", None
+        self._held, self._dropping, self._after_key = "", None, None
         return "" if dropping is not None else redact_text(held)
 
     def _release(self, text: str) -> str:
         """Show what cannot be part of a secret still being written; hold the rest."""
         header = _KEY_HEADER.search(text)
         if header is not None:
+            before = text[: header.start()]
+            # A key written right after a secret's value ("password=...") or as a URL's user is
+            # part of that value or of the URL's credentials, and so is what follows it.
             self._held, self._dropping = "", "key"
-            return redact_text(text[: header.start()]) + REDACTED + self._drop(text[header.end() :])
+            if before.endswith("://"):
+                self._after_key = "url"
+            elif any(
+                match.end() == len(before) and is_secret_key(match[1])
+                for match in _SECRET_ASSIGNMENT.finditer(before)
+            ):
+                self._after_key = "value"
+            return redact_text(before) + REDACTED + self._drop(text[header.end() :])
         cut = _HOLD.search(text).start()  # always a match: the last word may be empty
         if len(text) - cut <= HOLD_CHARS and redact_text(text) == text:  # no secret here (the usual case)
             self._held = text[cut:]
@@ -241,8 +259,8 @@ class StreamRedactor:
 
     def _drop(self, text: str) -> str:
         """Drop the rest of a secret shown as redacted; go on after its end."""
-        if self._dropping == "value":
-            end = _SECRET_REST.match(text).end()
+        if self._dropping != "key":
+            end = (_SECRET_REST if self._dropping == "value" else _URL_REST).match(text).end()
             if end == len(text):
                 return ""
         else:
@@ -252,13 +270,16 @@ class StreamRedactor:
                 self._held = text[-_KEEP_CHARS:]  # enough to see a footer split across pieces
                 return ""
             end = footer.end()
+            if self._after_key is not None:
+                self._held, self._dropping, self._after_key = "", self._after_key, None
+                return self._drop(text[end:])
         self._held, self._dropping = "", None
         return self.feed(text[end:]) if end < len(text) else ""
 
 
 def _secret_spans(text: str) -> list[tuple[int, int]]:
     """Where `redact_text` finds secrets in ``text``, as (start, end)."""
-    spans = [match.span() for match in _SECRET_VALUE.finditer(text)]
+    spans = [match.span() for pattern in (_PRIVATE_KEY, _SECRET_VALUE) for match in pattern.finditer(text)]
     spans += [(match.start() - 3, match.end()) for match in _URL_PASSWORD.finditer(text)]  # from its "://"
     for match in _SECRET_ASSIGNMENT.finditer(text):
         if is_secret_key(match[1]):

@@ -12,7 +12,7 @@ import panel as pn
 import pytest
 from bokeh.document import Document
 from browser.test_xss import PAYLOADS, SAFE_MARKDOWN, live_markup
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware, wrap_model_call
@@ -300,6 +300,12 @@ SECRET_ASSIGNMENTS = [
 ]
 
 
+def test_a_private_key_right_after_a_token_is_hidden_whole():
+    text = f"sk-abcdefghijklmnopqrstuvwx{KEY_LINES[0]}\nMIIBOgIBAAJBAK\n{KEY_LINES[1]}"
+    assert "MIIB" not in redact_text(text)
+    assert "MIIB" not in "".join(streamed([text]))
+
+
 def streamed(chunks: list[str]) -> list[str]:
     """What a `StreamRedactor` shows for each chunk, then at the end."""
     redactor = StreamRedactor()
@@ -325,7 +331,15 @@ def test_streamed_secrets_are_redacted_token_by_token():
         assert "".join(streamed(chunks)) == redact_text(text)
 
 
+KEY_LINES = ("-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----")
+
+
 @settings(max_examples=300, deadline=None)
+# Found by this test: a private key right after a secret's value, or as a URL's user.
+@example(["DB_PASSWORD", ":", "password", *KEY_LINES, "password"], [])
+@example(["https://", *KEY_LINES, ":", "password", "@db"], [])
+@example(["https://", *KEY_LINES, ":", '"', "@db"], [])
+@example(["sk-abcdefghijklmnopqrstuvwx", *KEY_LINES, "password", ":", " ", "password"], [])
 @given(
     st.lists(
         st.sampled_from(
