@@ -5,6 +5,13 @@ When the handler's target is one of that library's ``ChatFeed``, ``ChatInterface
 or ``ChatMessage``, each step is a ``panel_material_ui.ChatStep`` and a reply's
 card of steps a ``panel_material_ui.Card``; with Panel's own chat components
 (or without panel-material-ui installed), Panel's.
+
+Those two are React components, and Panel's React components can miss a change
+of their children made while they mount: the browser keeps showing the
+children they mounted with (none), though the server and the browser's models
+have the new ones (a reply's card opened empty in 5 of 25 served turns). So
+neither's children ever change: each holds one column from the start, and
+what it shows goes into that column.
 """
 
 from __future__ import annotations
@@ -46,5 +53,10 @@ def material_step() -> type:
 
         body_text = Step.body_text
         serialize = Step.serialize
+
+        def __init__(self, **params: Any) -> None:
+            #: What the step shows (its body and child steps) goes here, never into the step itself.
+            self.content = pn.Column(sizing_mode="stretch_width", margin=0)
+            super().__init__(self.content, **params)
 
     return MaterialStep

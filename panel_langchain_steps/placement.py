@@ -36,10 +36,14 @@ class Reply:
     The card is collapsed once the turn succeeded (it stays open when it
     failed, was stopped or paused, to show why); the answer (the text of the
     model call that ended the turn) streams below it as the reply's own text.
+    The steps go into a column that the card holds from the start (see
+    `material.py`: a React card can miss a change of its children).
     """
 
     def __init__(self, card: type[pn.Card] = pn.Card) -> None:
-        self.steps = card(
+        self.steps = pn.Column(sizing_mode="stretch_width", margin=0)
+        self.card = card(
+            self.steps,
             title=RUNNING_TITLE,
             collapsed=False,
             sizing_mode="stretch_width",
@@ -47,7 +51,7 @@ class Reply:
             css_classes=["chat-steps"],
         )
         self.answer = pn.Column(sizing_mode="stretch_width", margin=0, css_classes=["reply-answer"])
-        self.layout = pn.Column(self.steps, self.answer, sizing_mode="stretch_width", margin=0)
+        self.layout = pn.Column(self.card, self.answer, sizing_mode="stretch_width", margin=0)
         self.message: ChatMessage | None = None
         #: The run whose text is the answer now, and the text shown for it.
         self.owner: Any = None
@@ -78,7 +82,7 @@ class Reply:
         """The reply's turn goes on again (a paused turn continues): open, and say so."""
         if self.ended:
             self.ended = False
-            self.steps.param.update(title=RUNNING_TITLE, collapsed=False, visible=True)
+            self.card.param.update(title=RUNNING_TITLE, collapsed=False, visible=True)
 
     def finish(self, count: int, summary: str, collapse: bool, failed: int = 0) -> None:
         """The turn ended: say how many steps it took, how many failed, and how it ended.
@@ -88,7 +92,7 @@ class Reply:
         self.ended = True
         noun = "step" if count == 1 else "steps"
         parts = [f"{count} {noun}", *([f"{failed} failed"] if failed else []), summary]
-        self.steps.param.update(
+        self.card.param.update(
             title=title_text(" · ".join(["Steps", *parts])), collapsed=collapse, visible=count > 0
         )
 

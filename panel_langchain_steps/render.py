@@ -96,6 +96,11 @@ class Step(PatchingChatStep):
         super().__init__(*objects, **params)
 
     @property
+    def content(self) -> Step:
+        """The layout that its body and child steps go into: the step itself."""
+        return self
+
+    @property
     def body_text(self) -> str:
         """The body as Markdown, whether or not it was ever built."""
         return "\n".join(self.body()) if self.body is not None else ""

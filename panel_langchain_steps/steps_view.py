@@ -102,8 +102,8 @@ class Slot(Node):
         self.borrowed: list[RunRecord] = []
 
     @property
-    def layout(self) -> Step | None:
-        return self.step
+    def layout(self) -> ListLike | None:
+        return self.step.content if self.step is not None else None
 
     def own_objects(self) -> list[Viewable]:
         panes: list[Viewable] = []

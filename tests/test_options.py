@@ -231,6 +231,7 @@ def test_a_material_chat_gets_material_steps(make_handler):
     assert isinstance(card, pmui.Card) and card.title.startswith("Steps · 4 steps · done in")
     tree = step_tree(reply)
     assert outline(tree) == ["LangGraph", "  Model scripted-model", "  Tool add", "  Model scripted-model"]
-    assert all(isinstance(step, pmui.ChatStep) for step in card.objects)
+    steps = card.select(pn.chat.ChatStep)
+    assert len(steps) == 4 and all(isinstance(step, pmui.ChatStep) for step in steps)
     tool = next(step for step in iter_steps(tree) if step["title"].startswith("Tool add"))
     assert tool["collapsed"] and '"a": 1' in tool["text"]  # its body, built when opened
