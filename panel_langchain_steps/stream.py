@@ -14,6 +14,7 @@ suffix to the browser.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 import threading
 import time
@@ -40,10 +41,11 @@ def soon(function: Callable[[], None]) -> None:
 
 
 def on_page_loop(
-    document: Document, function: Callable[[], None], gone: Callable[[], None] | None = None
+    document: Document, function: Callable[[], object], gone: Callable[[], None] | None = None
 ) -> None:
     """Call ``function`` on a served document's event loop, from any thread, as the document's
-    next-tick callback (so Bokeh runs it as the session's own); ``gone`` if the session is closing.
+    next-tick callback (so Bokeh runs it as the session's own), awaiting what it returns if that
+    is awaitable; ``gone`` if the session is closing.
 
     The loop adds the callback itself: Bokeh's ``add_next_tick_callback`` called from another
     thread is lost when the loop ends a document hold at that moment (``Document.unhold`` swaps
@@ -51,7 +53,9 @@ def on_page_loop(
     """
 
     async def run() -> None:  # a coroutine, so Bokeh runs it on the loop itself (not in an executor)
-        function()
+        result = function()
+        if inspect.isawaitable(result):
+            await result
 
     def add() -> None:
         try:

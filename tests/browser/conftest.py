@@ -19,6 +19,7 @@ import pytest
 from packaging.version import Version
 
 from panel_langchain_steps.compat import documents_of
+from panel_langchain_steps.stream import on_page_loop
 
 from .harness import CHROMIUM, launch_chromium, served
 
@@ -67,6 +68,16 @@ class PageLog:
         known = OLD_PANEL and error.message == PANEL_19_VIEW_RACE
         (self.panel_faults if known else self.errors).append(error.stack or str(error))
 
+    def report(self) -> str:
+        """What the page did, for a failed test's report."""
+        parts = {
+            "page errors": self.errors,
+            "Panel 1.9 view races": self.panel_faults,
+            "console errors": self.console_errors,
+            "dialogs": self.dialogs,
+        }
+        return "\n".join(f"{name}: {len(found)}\n" + "\n".join(found) for name, found in parts.items())
+
     def unexpected_requests(self) -> list[str]:
         """Requests other than the page, its static files, its blobs and Panel's icon font."""
         expected = (self.url + "static/", "blob:" + self.url, *PANEL_EXTERNAL)
@@ -99,9 +110,12 @@ def open_app(browser: Any) -> Callable[..., Any]:
             )
             try:
                 page.goto(url)
-                # Panel 1.9's feed drops a message sent while its page still loads.
+                # Runs start on a connected page, as docs/serving.md advises.
                 assert loaded.wait(30), "the page did not load its session within 30 s"
                 yield page, log, views[-1]
+            except BaseException:
+                print(log.report())  # shown with the failure
+                raise
             finally:
                 page.close()
 
@@ -123,7 +137,7 @@ def run_in_session(view: Any, work: Callable[[], Awaitable[None]], timeout: floa
         finally:
             done.set()
 
-    document.add_next_tick_callback(run)
+    on_page_loop(document, run)
     assert done.wait(timeout), f"the session did not finish within {timeout} s"
     if errors:
         raise errors[0]
