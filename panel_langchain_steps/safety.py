@@ -48,10 +48,10 @@ _SECRET_WORDS = (
 _NOT_SECRET_AFTER = r"count|limit|limits|usage|type|length|budget|hint|url|uri|name|path|file|expiry|expires"
 _SECRET_KEY = re.compile(rf"(?:^|_)(?:{_SECRET_WORDS})(?:$|_(?!(?:{_NOT_SECRET_AFTER})(?:_|$)))")
 _KEY_SEPARATOR = re.compile(r"[^a-z0-9]+")
+_KEY_HEADER = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_KEY_FOOTER = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
 # Private keys are found first: a token written right before one would take its dashes.
-_PRIVATE_KEY = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
-)
+_PRIVATE_KEY = re.compile(rf"{_KEY_HEADER.pattern}[\s\S]*?(?:{_KEY_FOOTER.pattern}|\Z)")
 _SECRET_VALUE = re.compile(
     r"sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"
     r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"
@@ -176,8 +176,8 @@ _OPEN = re.compile(r"(?:eyJ[A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]*){0,2}|(?<=://)[^/
 _SECRET_REST = re.compile(r"""(?:(?!-----BEGIN)[^\s"',;&])*""")
 # What continues a URL's user name and password (up to its "@", path or a space).
 _URL_REST = re.compile(r"[^/\s@]*")
-_KEY_HEADER = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
-_KEY_FOOTER = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
+#: What ends each kind of secret being dropped (a private key ends at its footer line).
+_DROP_REST = {"value": _SECRET_REST, "url": _URL_REST}
 
 
 class StreamRedactor:
@@ -196,14 +196,13 @@ class StreamRedactor:
 
     def __init__(self) -> None:
         self._held = ""
-        # None, "value" (dropping the rest of a long secret), "url" (the rest of a URL's user
-        # and password) or "key" (dropping a private key); after a key, what to drop next.
-        self._dropping: str | None = None
-        self._after_key: str | None = None
+        # What is being dropped, in order: "key" (a private key), "value" (the rest of a long
+        # secret) or "url" (the rest of a URL's user and password).
+        self._dropping: list[str] = []
 
     def feed(self, chunk: str) -> str:
         """Take the next piece of text; return what can be shown now, redacted."""
-        if self._dropping is not None:
+        if self._dropping:
             return self._drop(chunk)
         text = self._held + chunk
         # Up to the last word: shown at once unless it may hold a secret, or too much is held.
@@ -217,8 +216,8 @@ class StreamRedactor:
     def finish(self) -> str:
         """The stream ended: return the rest, redacted."""
         held, dropping = self._held, self._dropping
-        self._held, self._dropping, self._after_key = "", None, None
-        return "" if dropping is not None else redact_text(held)
+        self._held, self._dropping = "", []
+        return "" if dropping else redact_text(held)
 
     def _release(self, text: str) -> str:
         """Show what cannot be part of a secret still being written; hold the rest."""
@@ -227,14 +226,14 @@ class StreamRedactor:
             before = text[: header.start()]
             # A key written right after a secret's value ("password=...") or as a URL's user is
             # part of that value or of the URL's credentials, and so is what follows it.
-            self._held, self._dropping = "", "key"
+            self._held, self._dropping = "", ["key"]
             if before.endswith("://"):
-                self._after_key = "url"
+                self._dropping.append("url")
             elif any(
                 match.end() == len(before) and is_secret_key(match[1])
                 for match in _SECRET_ASSIGNMENT.finditer(before)
             ):
-                self._after_key = "value"
+                self._dropping.append("value")
             return redact_text(before) + REDACTED + self._drop(text[header.end() :])
         cut = _HOLD.search(text).start()  # always a match: the last word may be empty
         if len(text) - cut <= HOLD_CHARS and redact_text(text) == text:  # no secret here (the usual case)
@@ -247,33 +246,33 @@ class StreamRedactor:
             late = _HOLD.search(text, len(text) - HOLD_CHARS)
             cut = len(text) - _KEEP_CHARS if late is None else late.start()
             if any(start < cut and end == len(text) for start, end in spans):  # a secret that goes on
-                self._held, self._dropping = "", "value"
+                self._held, self._dropping = "", ["value"]
                 return redact_text(text)
             partial = _OPEN.search(text)
             if partial is not None and partial.start() < cut:
-                self._held, self._dropping = "", "value"
+                self._held, self._dropping = "", ["value"]
                 return redact_text(text[: partial.start()]) + REDACTED
             cut = max([cut] + [end for start, end in spans if start < cut < end])
         self._held = text[cut:]
         return redact_text(text[:cut])
 
     def _drop(self, text: str) -> str:
-        """Drop the rest of a secret shown as redacted; go on after its end."""
-        if self._dropping != "key":
-            end = (_SECRET_REST if self._dropping == "value" else _URL_REST).match(text).end()
-            if end == len(text):
-                return ""
-        else:
+        """Drop the rest of the secrets shown as redacted; go on after their end."""
+        if self._dropping[0] == "key":
             text = self._held + text
             footer = _KEY_FOOTER.search(text)
             if footer is None:
                 self._held = text[-_KEEP_CHARS:]  # enough to see a footer split across pieces
                 return ""
             end = footer.end()
-            if self._after_key is not None:
-                self._held, self._dropping, self._after_key = "", self._after_key, None
-                return self._drop(text[end:])
-        self._held, self._dropping = "", None
+        else:
+            end = _DROP_REST[self._dropping[0]].match(text).end()
+            if end == len(text):
+                return ""
+        self._held = ""
+        self._dropping.pop(0)
+        if self._dropping:
+            return self._drop(text[end:])
         return self.feed(text[end:]) if end < len(text) else ""
 
 
