@@ -1,4 +1,4 @@
-"""Shared pieces: sample answers, a live document, a scripted agent, the naive handler, a patch meter."""
+"""Shared pieces: sample answers, a served document, a scripted agent, the naive handler."""
 
 from __future__ import annotations
 
@@ -66,23 +66,16 @@ window.deepText = (root) => {
 """
 
 
-def live_layout() -> tuple[pn.Column, Document]:
+def live_layout() -> tuple[pn.Column, ServedDocument]:
     """A Column rendered into a Bokeh document as its root, as ``panel serve`` does."""
     layout = pn.Column(sizing_mode="stretch_width")
-    return layout, attach(layout)
+    return layout, ServedDocument(layout)
 
 
-def live_chat() -> tuple[pn.chat.ChatInterface, Document]:
+def live_chat() -> tuple[pn.chat.ChatInterface, ServedDocument]:
     """A ChatInterface rendered into a Bokeh document as its root, as ``panel serve`` does."""
     chat = pn.chat.ChatInterface()
-    return chat, attach(chat)
-
-
-def attach(view: pn.viewable.Viewable) -> Document:
-    """A new Bokeh document with ``view`` as its root."""
-    doc = Document()
-    view.server_doc(doc)
-    return doc
+    return chat, ServedDocument(chat)
 
 
 class ScriptedAgent:
@@ -159,14 +152,18 @@ class NaiveHandler(BaseCallbackHandler):
         self.steps[run_id].status = "success"
 
 
-class PatchMeter:
-    """Counts what a Bokeh server would send: each document event as a PATCH-DOC message."""
+class ServedDocument:
+    """A new Bokeh document with ``view`` as its root, whose changes go out as a served session
+    sends them: each document event as a PATCH-DOC message, counted here. Sending matters for
+    memory too: Bokeh keeps every model added to a document until a message has carried it."""
 
-    def __init__(self, doc: Document):
+    def __init__(self, view: pn.viewable.Viewable):
+        self.doc = Document()
+        view.server_doc(self.doc)
         self.bytes = 0
         self.messages = 0
         self._protocol = Protocol()
-        doc.on_change(self._patched)
+        self.doc.on_change(self._patched)
 
     def _patched(self, event: Any) -> None:
         if not isinstance(event, DocumentPatchedEvent):
@@ -184,9 +181,12 @@ def quiet_gc() -> Iterator[None]:
     yield
 
 
-def stream(text: str, callbacks: list, budget: float | None = None) -> tuple[int, float, bool]:
-    """Stream ``text`` through LangChain; return (tokens streamed, seconds, stopped by the budget)."""
-    model = ScriptedChatModel(responses=[text])
+def stream(
+    text: str, callbacks: list, budget: float | None = None, token_delay: float = 0.0
+) -> tuple[int, float, bool]:
+    """Stream ``text`` through LangChain, ``token_delay`` seconds apart; return (tokens streamed,
+    seconds, stopped by the budget)."""
+    model = ScriptedChatModel(responses=[text], token_delay=token_delay)
     seen = 0
     with quiet_gc():
         start = time.perf_counter()

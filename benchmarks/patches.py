@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.testing import split_tokens
 
-from .common import NaiveHandler, PatchMeter, live_layout, sample_text, stream
+from .common import NaiveHandler, live_layout, sample_text, stream
 
 
 @dataclass
@@ -28,14 +28,20 @@ class PatchResult:
         return self.naive_bytes / max(self.naive_chars, 1)
 
 
+#: A fast provider's pace: every refresh carries a few tokens, as it does for users.
+TOKEN_DELAY = 0.005
+
+
 def measure(tokens: int, naive: bool, budget: float) -> tuple[int, int, int]:
-    """Stream an answer into a live document; return (chars streamed, patch bytes, patch messages)."""
-    layout, doc = live_layout()
-    meter = PatchMeter(doc)
+    """Stream an answer into a live document at a fast provider's pace; return (chars streamed,
+    patch bytes, patch messages)."""
+    layout, served = live_layout()
     handler = NaiveHandler(layout) if naive else ChatStepCallbackHandler(layout)
     text = sample_text(tokens)
-    seen, _, _ = stream(text, [handler], budget if naive else None)
-    return len("".join(split_tokens(text)[:seen])), meter.bytes, meter.messages
+    seen, _, _ = stream(text, [handler], budget if naive else None, token_delay=TOKEN_DELAY)
+    if not naive:
+        handler.flush()  # what is still to be drawn
+    return len("".join(split_tokens(text)[:seen])), served.bytes, served.messages
 
 
 def run(tokens: int, naive_budget: float) -> PatchResult:
