@@ -62,6 +62,12 @@ _BADGE_LOOKS = {
 }
 
 
+#: Panel acts on a property changed in the browser 50 ms later (``_debounce``), to merge
+#: bursts of changes, unless it is one of the class's ``_priority_changes``. A step the user
+#: opens builds its body then, so "collapsed" is acted on at once.
+OPENED_AT_ONCE = ["collapsed"]
+
+
 class PatchingChatStep(ChatStep):
     """A `ChatStep` with a light header: one title pane, patched in place.
 
@@ -86,6 +92,7 @@ class PatchingChatStep(ChatStep):
     )
 
     _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None, "text": None}
+    _priority_changes: ClassVar[list[str]] = [*ChatStep._priority_changes, *OPENED_AT_ONCE]
 
     def __init__(self, *objects: Any, **params: Any) -> None:
         # Card's initialisation, without ChatStep's header row (the attributes ChatStep's
@@ -127,6 +134,7 @@ def material_chat_step() -> type:
         )
 
         _rename: ClassVar[dict[str, str | None]] = {**MaterialChatStep._rename, "body": None, "text": None}
+        _priority_changes: ClassVar[list[str]] = [*MaterialChatStep._priority_changes, *OPENED_AT_ONCE]
 
     return MaterialBodyStep
 
