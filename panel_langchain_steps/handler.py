@@ -208,9 +208,9 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         default=0.08,
         bounds=(0.001, 5.0),
         doc="""
-        Seconds between updates of the steps: changes are recorded at once
-        and shown at most this often, in slices that never hold the server's
-        event loop for long.""",
+        Seconds of rest between updates of the steps: changes are recorded at
+        once and shown at most this often (at once after a quiet spell), in
+        slices that never hold the server's event loop for long.""",
     )
 
     max_steps = param.Integer(

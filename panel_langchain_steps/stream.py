@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import re
 import threading
 import time
@@ -142,7 +143,7 @@ class StepText:
 
 
 class Ticker:
-    """Calls ``render(deadline)`` at most every ``interval`` seconds after a `wake`, in slices.
+    """Calls ``render(deadline)`` after a `wake`, with ``interval`` seconds' rest between renders, in slices.
 
     Like ``rich.live.Live``: updates only mark state, and the refresh renders
     at a rate. ``wake`` may be called from any thread. When the steps are on
@@ -167,16 +168,21 @@ class Ticker:
         self._slicing = False
         self._woken = False  # woken while slicing: render again after
         self._served: Document | None = None  # the page's document, once served
+        self._rendered = -math.inf  # when rendering last ended (time.monotonic())
 
     def wake(self) -> None:
-        """Render within ``interval`` seconds."""
+        """Render ``interval`` seconds after rendering last ended: at once after a quiet spell."""
         with self._lock:
             if self._slicing:
                 self._woken = True
                 return
-            timer = self._schedule(self.interval)
+            timer = self._schedule(self._rest())
         if timer is not None:
             timer.start()
+
+    def _rest(self) -> float:
+        """Seconds until ``interval`` has passed since rendering last ended."""
+        return max(0.0, self._rendered + self.interval - time.monotonic())
 
     def _schedule(self, delay: float) -> threading.Timer | None:
         if self._timer is not None:
@@ -240,8 +246,9 @@ class Ticker:
             return True
         with self._lock:
             self._slicing = False
+            self._rendered = time.monotonic()
             if due is None and self._woken:
-                due = self.interval
+                due = self._rest()
             self._woken = False
             timer = self._schedule(due) if due is not None else None
         if timer is not None:
