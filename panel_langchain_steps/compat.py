@@ -9,7 +9,8 @@ supported Panel.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import param
@@ -27,6 +28,37 @@ BUSY_STATES = frozenset({"running", "generating", "stopping"})
 def documents_of(viewable: Viewable) -> list[Document]:
     """The Bokeh documents ``viewable`` is currently rendered in."""
     return [state._views[ref][2] for ref in list(viewable._models) if ref in state._views]
+
+
+@contextmanager
+def models_found_once(doc: Document) -> Iterator[None]:
+    """Within this, Bokeh finds the document's models once, at the end, and only if a change
+    asked it to (one that added or removed a model).
+
+    Bokeh walks the whole document to find its models (``doc.models.recompute``) after
+    each change that adds or removes one, and Panel's own ``freeze_doc`` walks at the end
+    of each such change. ``doc.models.freeze()`` defers them to one walk at its end, but
+    walks then even when nothing was added: for a tick that only streams text into a
+    page, that walk was most of the tick's cost.
+    """
+    models = doc.models
+    asked = False
+
+    def recompute() -> None:
+        nonlocal asked
+        asked = True
+
+    shadowed = vars(models).get("recompute")  # an enclosing call's
+    models.recompute = recompute
+    try:
+        yield
+    finally:
+        if shadowed is None:
+            del models.recompute
+        else:
+            models.recompute = shadowed
+        if asked:
+            models.recompute()
 
 
 def callback_state(feed: ChatFeed) -> str:

@@ -30,6 +30,7 @@ from panel.layout.base import ListLike
 from panel.viewable import Viewable
 
 from .approval import ApprovalPrompt, Resumption
+from .compat import models_found_once
 from .history import history_text, speaks_for_turn
 from .material import step_type
 from .placement import FeedPlacement, Placement, Reply, placement_for
@@ -278,9 +279,7 @@ class StepsView:
         with (
             set_curdoc(doc) if doc.session_context is not None else nullcontext(),
             hold(doc),
-            # Bokeh finds the document's models once at the end, not after each change (a walk
-            # over the whole page each time).
-            doc.models.freeze(),
+            models_found_once(doc),
         ):
             yield
 

@@ -67,6 +67,23 @@ async def test_a_stopped_callback_says_stopped(document):
     await until(lambda: "stopped" in changes, "the feed said the callback stopped")
 
 
+def test_models_are_found_once_at_the_end_of_a_batch(document):
+    column = pn.Column("first")
+    root = column.get_root(document)
+    document.add_root(root)
+    with compat.models_found_once(document):
+        column.append("second")
+        with compat.models_found_once(document):  # nested: still deferred to the outer end
+            column.append("third")
+        column.append("fourth")
+        added = root.children[1:]
+        assert len(added) == 3
+        assert all(document.get_model_by_id(model.id) is None for model in added)
+    assert all(document.get_model_by_id(model.id) is model for model in added)
+    column.append("fifth")  # outside a batch, Bokeh finds it at once again
+    assert document.get_model_by_id(root.children[-1].id) is root.children[-1]
+
+
 @pytest.mark.parametrize("step_type", [compat.PatchingChatStep, ChatStep])
 def test_a_patching_step_changes_status_and_title_by_patches(document, step_type):
     step = step_type(running_title="Tool add · running…", success_title="Tool add · done", status="running")
