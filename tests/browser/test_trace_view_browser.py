@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.trace_view import TraceView
 
-from .conftest import DEEP_TEXT, OLD_PANEL, deep_text
+from .conftest import DEEP_TEXT, deep_text
 
 pytestmark = pytest.mark.browser
 
@@ -50,12 +50,6 @@ def wait_for_text(page, selector: str, text: str) -> None:
     )
 
 
-@pytest.mark.xfail(
-    OLD_PANEL,
-    strict=False,
-    reason="On Panel 1.9 the live table sometimes never shows the rows sent to it (2 of 9 full runs on "
-    "Python 3.11, no page error; never on Panel 1.10): docs/trace-view.md, Live",
-)
 def test_live_trace_in_the_browser(open_app, tmp_path):
     recorder = ChatStepCallbackHandler()
     trace = recorder.trace
