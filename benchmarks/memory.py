@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import gc
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import panel as pn
@@ -38,6 +40,16 @@ def held() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
+@contextmanager
+def tracing() -> Iterator[None]:
+    """Allocations are traced inside (read them with `held`)."""
+    tracemalloc.start()
+    try:
+        yield
+    finally:
+        tracemalloc.stop()
+
+
 def run(calls: int) -> MemoryResult:
     """One agent turn of ``calls`` tool calls into a ChatInterface in a live document (steps
     collapsed when done), measured with tracemalloc; then the chat is cleared."""
@@ -46,8 +58,7 @@ def run(calls: int) -> MemoryResult:
     ScriptedAgent(3).invoke([handler])  # warm up: first-use caches are not the turn's
     handler.flush()
     chat.clear()
-    tracemalloc.start()
-    try:
+    with tracing():
         before = held()
         ScriptedAgent(calls).invoke([handler])
         handler.flush()
@@ -55,8 +66,6 @@ def run(calls: int) -> MemoryResult:
         steps = sum(1 for _ in iter_steps(step_tree(chat.objects[-1])))
         chat.clear()
         cleared = held()
-    finally:
-        tracemalloc.stop()
     return MemoryResult(calls, steps, after - before, cleared - before)
 
 
@@ -66,8 +75,7 @@ def panel_kept_share(messages: int = 5) -> float:
     chat, _ = live_chat()
     chat.send("warm up", respond=False)
     chat.clear()
-    tracemalloc.start()
-    try:
+    with tracing():
         before = held()
         for number in range(messages):
             card = pn.Card(pn.pane.Markdown(f"Step {number}"), title=f"Step {number}")
@@ -75,8 +83,6 @@ def panel_kept_share(messages: int = 5) -> float:
         after = held()
         chat.clear()
         cleared = held()
-    finally:
-        tracemalloc.stop()
     return (cleared - before) / (after - before)
 
 
@@ -85,15 +91,12 @@ def card_floor_kb(cards: int = 50) -> float:
     title and no body, added to a column in a live document (no handler involved)."""
     column = pn.Column(pn.Card(title="warm up", collapsed=True))
     ServedDocument(column)
-    tracemalloc.start()
-    try:
+    with tracing():
         before = held()
         column.extend(
             [pn.Card(title=f"Tool lookup {n} · done in 3 ms", collapsed=True) for n in range(cards)]
         )
         after = held()
-    finally:
-        tracemalloc.stop()
     return (after - before) / cards / 1024
 
 
