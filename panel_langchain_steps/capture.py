@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .snapshot import printable
 from .trace import FAILED, PAUSED, STOPPED, SUCCESS
 
 #: Exceptions that mean the run was stopped, not that it went wrong.
@@ -44,14 +45,28 @@ def run_name(kind: str, serialized: Any, kwargs: dict[str, Any]) -> str:
     name = kwargs.get("name") or serialized.get("name")
     if not name and serialized.get("id"):
         name = serialized["id"][-1]
-    return str(name or "")
+    return printable(name or "")
 
 
 def model_name(kwargs: dict[str, Any]) -> str | None:
     metadata = kwargs.get("metadata") or {}
     params = kwargs.get("invocation_params") or {}
     name = metadata.get("ls_model_name") or params.get("model") or params.get("model_name")
-    return str(name) if name else None
+    return printable(name) if name else None
+
+
+def interrupts(error: BaseException) -> dict[str, Any]:
+    """The pending requests of a LangGraph ``GraphInterrupt``, by interrupt id (empty for other errors)."""
+    if PAUSE not in exception_names(error) or not error.args:
+        return {}
+    found = error.args[0]
+    found = list(found) if isinstance(found, list | tuple) else [found]
+    return {printable(getattr(i, "id", None) or id(i)): getattr(i, "value", i) for i in found}
+
+
+def resumes(inputs: Any) -> bool:
+    """Whether a run's input resumes a paused graph (a LangGraph ``Command(resume=...)``)."""
+    return getattr(inputs, "resume", None) is not None
 
 
 def final_message(response: Any) -> Any:
@@ -145,8 +160,8 @@ def documents(found: Sequence[Any]) -> list[dict[str, Any]]:
     """Retrieved documents as ``{"page_content", "metadata"}``."""
     return [
         {
-            "page_content": str(getattr(document, "page_content", document)),
-            "metadata": dict(getattr(document, "metadata", None) or {}),
+            "page_content": printable(getattr(document, "page_content", document)),
+            "metadata": getattr(document, "metadata", None) or {},
         }
         for document in found or []
     ]

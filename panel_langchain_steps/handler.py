@@ -464,7 +464,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
     def _start(
         self, kind: str, run_id: UUID, parent_run_id: UUID | None, serialized: Any, kwargs: dict, inputs: Any
     ) -> None:
-        run = self.trace.start(
+        self.trace.start(
             run_id,
             parent_run_id,
             kind,
@@ -474,9 +474,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
             metadata=kwargs.get("metadata"),
             inputs=inputs,
             model=capture.model_name(kwargs) if kind == "llm" else None,
+            resumes=parent_run_id is None and capture.resumes(inputs),
         )
-        if run is not None and parent_run_id is None:
-            self.trace.sweep()
 
     def _end(self, kind: str, run_id: UUID, parent_run_id: UUID | None, outputs: Any) -> None:
         run = self.trace.touch(run_id, parent_run_id, kind)
@@ -491,7 +490,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         if status == "success":  # a hand-off
             self.trace.end(run, status, note="handed off")
         else:
-            self.trace.end(run, status, exception=error)
+            self.trace.end(run, status, exception=error, interrupts=capture.interrupts(error))
 
     # -- containment ---------------------------------------------------------
 
@@ -500,7 +499,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         self._report(run, callback, error)
         if run is not None and callback.endswith(("_end", "_error")):
             # Whatever failed while ending the run, it still ends.
-            failed = run.exception is not None or callback.endswith("_error")
+            failed = run.error is not None or callback.endswith("_error")
             self.trace.end(run, "failed" if failed else "success", note="ended after a fault in the handler")
 
     def _report(self, run: RunRecord | None, where: str, error: BaseException) -> None:
@@ -559,7 +558,11 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
     # -- public --------------------------------------------------------------
 
     def flush(self) -> None:
-        """Show every recorded change now (scripts and tests; a served page updates by itself)."""
+        """Show every recorded change now (scripts and tests; a served page updates by itself).
+
+        Called from another thread than a served page's event loop, the drawing is
+        done on that loop, and waited for.
+        """
         self._view.flush()
 
     @property

@@ -12,7 +12,6 @@ and in streamed text however the tokens split them (`StreamRedactor`).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import html
 import json
@@ -26,11 +25,12 @@ import panel as pn
 import param
 import pygments
 from cmarkgfm import cmark
-from pydantic import BaseModel
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
+
+from .snapshot import full_length, snapshot
 
 REDACTED = "[redacted]"
 
@@ -119,8 +119,8 @@ def _redact_assignment(match: re.Match[str]) -> str:
 def redact(value: Any) -> Any:
     """A JSON-ready copy of ``value`` with secret-named keys and secret-shaped strings redacted.
 
-    Dataclasses and pydantic models become their fields, sets sorted lists, and
-    bytes their UTF-8 text (or ``"<N bytes>"``); other objects are kept as they are.
+    Other objects become their `snapshot` first (pydantic models and
+    dataclasses their fields, anything else its text).
     """
     if isinstance(value, Mapping):
         return {
@@ -131,24 +131,9 @@ def redact(value: Any) -> Any:
         return [redact(item) for item in value]
     if isinstance(value, str):
         return redact_text(value)
-    plain = _plain(value)
-    return value if plain is value else redact(plain)
-
-
-def _plain(value: Any) -> Any:
-    """Dataclasses, pydantic models, sets and bytes as plain data; anything else as it is."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
-    if isinstance(value, BaseModel):
-        return value.model_dump()
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    if isinstance(value, bytes | bytearray):
-        try:
-            return bytes(value).decode()
-        except UnicodeDecodeError:
-            return f"<{len(value):,} bytes>"
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(snapshot(value))
 
 
 # -- streamed text ---------------------------------------------------------------
@@ -293,7 +278,7 @@ def clip(text: str, limit: int | None) -> tuple[str, str]:
     """``text`` cut to ``limit`` characters, and a Markdown note of what was left out."""
     if limit is None or len(text) <= limit:
         return text, ""
-    return text[:limit], f"\n\n*… {len(text) - limit:,} more characters not shown*"
+    return text[:limit], f"\n\n*… {full_length(text) - limit:,} more characters not shown*"
 
 
 def shorten(text: str, limit: int = TITLE_CHARS) -> str:
@@ -362,8 +347,7 @@ def to_json(value: Any) -> str:
 
 
 def _json_default(value: Any) -> Any:
-    plain = _plain(value)
-    return redact_text(str(value)) if plain is value else plain
+    return redact(snapshot(value))
 
 
 # -- Markdown ------------------------------------------------------------------

@@ -35,7 +35,7 @@ from .history import history_text, speaks_for_turn
 from .material import step_type
 from .placement import FeedPlacement, Placement, Reply, placement_for
 from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text, turn_summary
-from .stream import StepText, Ticker, on_page_loop, soon
+from .stream import StepText, Ticker, on_loop_of, on_page_loop, soon
 from .trace import FAILED, PAUSED, STOPPED, SUCCESS, RunRecord, Trace
 from .usage import context_windows
 from .visibility import GENERIC_NODES, Visibility, is_graph_node
@@ -43,6 +43,9 @@ from .visibility import GENERIC_NODES, Visibility, is_graph_node
 #: While runs go on, new steps join the page after a pause this many times as long as the
 #: last such pass took: drawing takes at most half of the event loop from the runs.
 STEP_BACKOFF = 1
+
+#: Longest `StepsView.flush` waits for a served page's event loop to draw (seconds).
+FLUSH_WAIT = 10.0
 
 #: A first guess at what one new step costs the event loop, all told: made, joined to the page
 #: and sent. The view then learns it from its own passes.
@@ -229,10 +232,33 @@ class StepsView:
     # -- the tick ------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Render everything that changed, now."""
+        """Render everything that changed, now.
+
+        On a served page the drawing happens on the page's event loop: called
+        from another thread, it waits for the loop to draw (at most
+        `FLUSH_WAIT` seconds; the drawing still happens after).
+        """
         self._ticker.cancel()
-        while self._render(None) is not None:
+        document = self._ticker.served_document()
+        if document is None or on_loop_of(document):
+            self._render_all()
+            return
+        drawn = threading.Event()
+
+        def render_all() -> None:
+            try:
+                self._render_all()
+            finally:
+                drawn.set()
+
+        on_page_loop(document, render_all, gone=drawn.set)
+        drawn.wait(FLUSH_WAIT)
+
+    def _render_all(self) -> None:
+        while (due := self._render(None)) == 0:
             pass
+        if due is not None:  # something is due later (a run that may be swept): the ticker sees to it
+            self._ticker.wake()
 
     def close(self) -> None:
         """The page is gone (its session ended): render nothing more, whatever the trace records."""
@@ -246,10 +272,14 @@ class StepsView:
         with self._lock:
             if self._closed:
                 return None
+            orphans_due = self.trace.sweep()  # runs whose parent never came end, whatever the app does
             for run in self._subscription.take():
-                self._follow(run)
+                if run.id in self.trace:
+                    self._follow(run)
+                elif run.id in self._turns:  # the trace forgot the turn
+                    self._forget(self._turns[run.id], run)
             if not (self._dirty_turns or self._dirty_nodes or self._dirty_slots):
-                return None
+                return orphans_due
             started = time.monotonic()
             # A new step costs far more than the 20 ms check between steps can see (its models
             # are built and sent when the batch ends): a pass makes as many as its time allows.
@@ -266,7 +296,7 @@ class StepsView:
             if self._made and deadline is not None:
                 cost = (time.monotonic() - started) / self._made
                 self._step_cost = (self._step_cost + cost) / 2
-            return due
+            return _sooner(due, orphans_due)
 
     @contextmanager
     def _batch(self) -> Iterator[None]:
@@ -320,7 +350,7 @@ class StepsView:
                 # Steps above it that took its interrupt for their own (followed first, in the
                 # same tick, before this step existed) leave the asking to it.
                 above = slot.parent
-                while isinstance(above, Slot) and above.run.exception is run.exception:
+                while isinstance(above, Slot) and _same_error(above.run, run):
                     above.asks = False
                     above = above.parent
         if run.kind == "llm" and self._answers and run.text_length("text") and self._may_answer(run):
@@ -359,7 +389,7 @@ class StepsView:
         Any other new run is a turn of its own, with its own reply, even while a turn is paused.
         """
         root = self.trace.get(run.root_id) or run
-        if not self._paused or getattr(root.inputs, "resume", None) is None:
+        if not self._paused or not root.resumes:
             return None
         thread = root.metadata.get("thread_id")
         same = [
@@ -413,13 +443,12 @@ class StepsView:
 
     def _shown_below(self, run: RunRecord) -> bool:
         """Whether a shown descendant already shows the exception ``run`` ended with."""
-        if run.exception is None and run.error is None:
+        if run.error is None:
             return False
         stack = list(run.children)
         while stack:
             child = stack.pop()
-            same = child.exception is run.exception if run.exception is not None else child.error == run.error
-            if same and child.id in self._slots:
+            if _same_error(child, run) and child.id in self._slots:
                 return True
             stack.extend(child.children)
         return False
@@ -559,7 +588,7 @@ class StepsView:
             if turn.resumption is not None:
                 # From the record, not from what the view has followed so far: the whole turn has ended.
                 paused = [run for run in self.trace.runs_of(turn.root_id) if run.status == PAUSED]
-                turn.resumption.complete(i for run in paused for i in _interrupts(run.exception))
+                turn.resumption.complete(i for run in paused for i in run.interrupts)
         self._placement.await_decision(bool(self._paused) and self._resume is not None)
         if turn.reply is not None:
             self._placement.keep_in_view(turn.reply)
@@ -592,7 +621,7 @@ class StepsView:
         with ``create=False``).
         """
         if isinstance(node, Slot) and node.asks and not node.prompts:
-            for interrupt_id, request in _interrupts(node.run.exception).items():
+            for interrupt_id, request in node.run.interrupts.items():
                 prompt = ApprovalPrompt(
                     request=request, tools=self._tools, always_allowed=self.always_allowed
                 )
@@ -806,7 +835,8 @@ class StepsView:
             for turn in list(self._turns.values()):
                 message = turn.reply.message if turn.reply is not None else None
                 if message is not None and id(message) not in present and turn.finished:
-                    self._forget(turn)
+                    self._forget(turn, turn.root)
+                    self.trace.forget(turn.root_id)
             before = {id(obj) for obj in event.old}
             added = [obj for obj in event.new if id(obj) not in before]
             if added and self._answers:
@@ -854,17 +884,27 @@ class StepsView:
         else:
             soon(change)
 
-    def _forget(self, turn: Turn) -> None:
+    def _forget(self, turn: Turn, root: RunRecord | None) -> None:
+        """Let a turn go (its message left the feed, or the trace forgot it): its steps leave the page."""
         del self._turns[turn.root_id]
-        for run in self.trace.runs_of(turn.root_id):
+        self._dirty_turns.pop(turn, None)
+        for run in root.walk() if root is not None else ():
             self._anchors.pop(run.id, None)
             slot = self._slots.pop(run.id, None)
             if slot is not None:
                 self._dirty_slots.pop(slot, None)
                 self._dirty_nodes.pop(slot, None)
-        if turn.node is not None:
-            self._dirty_nodes.pop(turn.node, None)
-        self.trace.forget(turn.root_id)
+        if turn in self._paused:
+            self._paused.remove(turn)
+        if self._last_call_turn is turn:
+            self._last_call_turn = None
+        node = turn.node
+        if node is self._shared:  # shared with the target's other turns: drawn again without it
+            node.first = sum(1 for slot in node.children[: node.first] if slot.turn is not turn)
+            node.children = [slot for slot in node.children if slot.turn is not turn]
+            self._dirty_nodes[node] = None
+        else:
+            self._dirty_nodes.pop(node, None)
 
 
 def _events(slot: Slot) -> list[dict[str, Any]]:
@@ -895,10 +935,15 @@ def _appended(layout: ListLike, pane: Viewable) -> Viewable:
     return pane
 
 
-def _interrupts(exception: BaseException | None) -> dict[str, Any]:
-    """The pending requests of a LangGraph ``GraphInterrupt``, by interrupt id."""
-    if exception is None or not exception.args:
-        return {}
-    found = exception.args[0]
-    found = list(found) if isinstance(found, list | tuple) else [found]
-    return {getattr(i, "id", None) or str(id(i)): getattr(i, "value", i) for i in found}
+def _sooner(due: float | None, other: float | None) -> float | None:
+    """The sooner of two delays, where None is never."""
+    return other if due is None else due if other is None else min(due, other)
+
+
+def _same_error(run: RunRecord, other: RunRecord) -> bool:
+    """Whether two runs ended with the same exception (it passed through both)."""
+    if run.error is None or other.error is None:
+        return False
+    if "id" in run.error and "id" in other.error:
+        return run.error["id"] == other.error["id"]
+    return run.error == other.error

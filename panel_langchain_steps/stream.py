@@ -41,6 +41,15 @@ def soon(function: Callable[[], None]) -> None:
         function()
 
 
+def on_loop_of(document: Document) -> bool:
+    """Whether the calling code runs on the served document's event loop."""
+    loop = document.session_context.server_context.application_context.io_loop.asyncio_loop
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 def on_page_loop(
     document: Document, function: Callable[[], object], gone: Callable[[], None] | None = None
 ) -> None:

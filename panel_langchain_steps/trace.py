@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from .safety import StreamRedactor, redact, redact_text
+from .snapshot import describe_error, printable, snapshot
 
 #: Statuses a run can have. The last four are terminal.
 PENDING, RUNNING, SUCCESS, FAILED, STOPPED, PAUSED = (
@@ -55,7 +56,7 @@ ENDED_MEMORY = 4096
 #: The note of a run its own end never reached, ended with its turn.
 ENDED_WITH_TURN = "ended with its turn"
 
-#: Seconds a run whose parent never arrived may stay open with no event, while no turn is open.
+#: Seconds a run whose parent never arrived may stay open with no event (`Trace.orphan_timeout`).
 ORPHAN_TIMEOUT = 300.0
 
 
@@ -66,6 +67,8 @@ class RunRecord:
     Times are seconds since the epoch (``time.time()``), taken when the event
     arrived, so durations never include time spent rendering. ``text`` holds
     the streamed (or final) text by section: ``"text"`` and ``"reasoning"``.
+    Every value is a JSON-safe snapshot taken when its event arrived
+    (`snapshot.snapshot`), never the app's own object.
     """
 
     id: str
@@ -84,16 +87,19 @@ class RunRecord:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, Any] | None = None
     model: str | None = None
-    #: ``{"type", "message", "traceback"}`` for a failed or stopped run.
+    #: ``{"type", "message", "traceback", "id"}`` for a failed or stopped run; runs that one
+    #: exception passed through share its ``id``.
     error: dict[str, str] | None = None
+    #: A paused run's pending requests (LangGraph ``interrupt()`` values), by interrupt id.
+    interrupts: dict[str, Any] = field(default_factory=dict)
+    #: The run resumes a paused graph (its input was a ``Command(resume=...)``).
+    resumes: bool = False
     #: Custom progress events: ``{"name", "time", "data"}``.
     events: list[dict[str, Any]] = field(default_factory=list)
     #: Why an ended run ended the way it did, when its own events did not say ("ended with its turn").
     note: str = ""
     root_id: str = ""
     children: list[RunRecord] = field(default_factory=list, repr=False)
-    #: The exception object itself, while the run is live (not saved).
-    exception: BaseException | None = field(default=None, repr=False)
     #: The id as LangChain gave it (a UUID), while the run is live.
     key: Any = field(default=None, repr=False)
     _parts: dict[str, list[str]] = field(default_factory=dict, repr=False)
@@ -106,6 +112,12 @@ class RunRecord:
     @property
     def ended(self) -> bool:
         return self.status in TERMINAL
+
+    def walk(self) -> Iterator[RunRecord]:
+        """This run and every run below it, depth first in start order."""
+        yield self
+        for child in list(self.children):
+            yield from child.walk()
 
     @property
     def duration(self) -> float | None:
@@ -152,21 +164,34 @@ class RunRecord:
             "name": self.name,
             "run_type": self.run_type,
             "tags": list(self.tags),
-            "metadata": _jsonable(self.metadata),
+            "metadata": self.metadata,
             "status": self.status,
             "start_time": self.start_time,
             "end_time": self.end_time,
             "first_token_time": self.first_token_time,
-            "inputs": _jsonable(self.inputs),
-            "outputs": _jsonable(self.outputs),
+            "inputs": self.inputs,
+            "outputs": self.outputs,
             "text": self.text,
-            "tool_calls": _jsonable(self.tool_calls),
-            "usage": _jsonable(self.usage),
+            "tool_calls": self.tool_calls,
+            "usage": self.usage,
             "model": self.model,
             "error": self.error,
-            "events": _jsonable(self.events),
+            "interrupts": self.interrupts,
+            "resumes": self.resumes,
+            "events": self.events,
             "note": self.note,
         }
+
+
+class _Ending(NamedTuple):
+    """How a run ends, as data taken before the trace's lock."""
+
+    status: str
+    note: str
+    at: float
+    outputs: Any = None
+    error: dict[str, str] | None = None
+    interrupts: dict[str, Any] = {}  # noqa: RUF012 (never changed)
 
 
 class Subscription:
@@ -212,7 +237,9 @@ class Trace:
     their children where both are known.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, orphan_timeout: float = ORPHAN_TIMEOUT) -> None:
+        #: Seconds a run whose parent never arrived may stay open with no event before `sweep` ends it.
+        self.orphan_timeout = orphan_timeout
         self.lock = threading.RLock()
         self._runs: dict[str, RunRecord] = {}
         self._roots: list[RunRecord] = []
@@ -238,7 +265,7 @@ class Trace:
         with self.lock:
             roots = list(self._roots)
         for root in roots:
-            yield from _walk(root)
+            yield from root.walk()
 
     @property
     def roots(self) -> list[RunRecord]:
@@ -254,7 +281,7 @@ class Trace:
         """The runs of one turn: its root and everything under it."""
         with self.lock:
             root = self._runs.get(root_id)
-            return list(_walk(root)) if root is not None else []
+            return list(root.walk()) if root is not None else []
 
     def parent(self, run: RunRecord) -> RunRecord | None:
         return self._runs.get(run.parent_id) if run.parent_id else None
@@ -300,9 +327,14 @@ class Trace:
         metadata: dict[str, Any] | None = None,
         inputs: Any = None,
         model: str | None = None,
+        resumes: bool = False,
         at: float | None = None,
     ) -> RunRecord | None:
         """A run started; None for a duplicate start or a run that already ended."""
+        at = at or time.time()
+        tags = [printable(tag) for tag in tags or []]
+        metadata = snapshot(metadata) if isinstance(metadata, Mapping) else {}
+        inputs = snapshot(inputs)
         with self.lock:
             if self.has_ended(run_id):
                 return None
@@ -311,9 +343,9 @@ class Trace:
                 return None
             if run is None:
                 run = self._open(run_id, parent_id, kind)
-            run.name, run.run_type, run.model = name, run_type, model
-            run.tags, run.metadata, run.inputs = list(tags or []), dict(metadata or {}), inputs
-            run.status, run.start_time = RUNNING, at or time.time()
+            run.name, run.run_type, run.model = printable(name), run_type, model
+            run.tags, run.metadata, run.inputs, run.resumes = tags, metadata, inputs, resumes
+            run.status, run.start_time = RUNNING, at
             self._changed(run)
             return run
 
@@ -332,6 +364,7 @@ class Trace:
         end of a word until the next token (or the run's end) shows whether it
         is a secret.
         """
+        text = printable(text)
         with self.lock:
             if run.ended or not text:
                 return
@@ -348,17 +381,19 @@ class Trace:
                 self._changed(run)
 
     def update(self, run: RunRecord, **fields: Any) -> None:
-        """Set data on a live run (outputs, usage, tool calls, ...)."""
+        """Set data on a live run (outputs, usage, tool calls, ...), as snapshots."""
+        values = {name: snapshot(value) for name, value in fields.items()}
         with self.lock:
-            for name, value in fields.items():
+            for name, value in values.items():
                 setattr(run, name, value)
             self._changed(run)
 
     def event(self, run: RunRecord, name: str, data: Any) -> None:
         """A custom progress event inside a run."""
+        event = {"name": printable(name), "time": time.time(), "data": snapshot(data)}
         with self.lock:
             if not run.ended:
-                run.events.append({"name": name, "time": time.time(), "data": data})
+                run.events.append(event)
                 self._changed(run)
 
     def end(
@@ -369,18 +404,29 @@ class Trace:
         outputs: Any = None,
         exception: BaseException | None = None,
         error: dict[str, str] | None = None,
+        interrupts: dict[str, Any] | None = None,
         note: str = "",
         at: float | None = None,
     ) -> bool:
         """End a run: the one path for success, failure, stop, pause and salvage.
 
-        When a root ends, whatever it left open (events that never came) ends
-        with it. False if the run had already ended.
+        ``exception`` is kept as its description (``error``), and ``interrupts``
+        are a paused run's pending requests. When a root ends, whatever it left
+        open (events that never came) ends with it. False if the run had
+        already ended.
         """
+        ending = _Ending(
+            status,
+            printable(note),
+            at or time.time(),
+            outputs=snapshot(outputs) if outputs is not None else None,
+            error=describe_error(exception) if exception is not None and error is None else snapshot(error),
+            interrupts=snapshot(interrupts or {}),
+        )
         with self.lock:
             if run.ended:
                 return False
-            self._close(run, status, outputs, exception, error, note, at or time.time())
+            self._close(run, ending)
             if run.root_id == run.id:
                 self._close_turn(run)
             return True
@@ -392,17 +438,21 @@ class Trace:
                 self.end(run, status, exception=exception, note=note)
 
     def forget(self, root_id: str) -> None:
-        """Drop a finished turn's records (its view is gone), keeping its ids as ended."""
+        """Drop a finished turn's records, keeping its ids as ended.
+
+        Subscribers see the root change once more: a changed run that the
+        trace no longer holds was forgotten.
+        """
         with self.lock:
             root = self._runs.get(root_id)
             if root is None:
                 return
-            for run in list(_walk(root)):
+            for run in root.walk():
                 self._runs.pop(run.id, None)
                 self._remember_ended(run.id)
-                run.children = []
             if root in self._roots:
                 self._roots.remove(root)
+            self._changed(root)
 
     def clear(self) -> None:
         """Forget every ended turn."""
@@ -410,13 +460,28 @@ class Trace:
             for root in [root for root in self._roots if root.ended]:
                 self.forget(root.id)
 
-    def sweep(self, now: float | None = None, timeout: float = ORPHAN_TIMEOUT) -> None:
-        """End runs whose parent never arrived and that saw no event for ``timeout`` seconds."""
+    def sweep(self, now: float | None = None) -> float | None:
+        """End runs whose parent never arrived and that saw no event for `orphan_timeout` seconds.
+
+        Returns the seconds until the next such run is due, or None when none waits.
+        """
         now = now or time.time()
+        timeout = self.orphan_timeout
+        due = None
         with self.lock:
-            for run in list(self._live.values()):
-                if run.parent_id and run.parent_id not in self._runs and now - _last_seen(run) > timeout:
-                    self.end(run, STOPPED, note=f"no event for {timeout:.0f} s; its parent never reported")
+            for parent_id, runs in list(self._waiting.items()):
+                for run in runs:
+                    if run.ended:
+                        continue
+                    left = _last_seen(run) + timeout - now
+                    if left < 0:
+                        self.end(run, STOPPED, note=f"no event for {timeout:g} s; its parent never reported")
+                    else:
+                        due = left if due is None else min(due, left)
+                runs[:] = [run for run in runs if not run.ended]
+                if not runs:
+                    del self._waiting[parent_id]
+        return due
 
     def _open(self, run_id: Any, parent_id: Any, kind: str) -> RunRecord:
         key = str(run_id)
@@ -450,32 +515,22 @@ class Trace:
         if run in self._roots:
             self._roots.remove(run)
         parent.children.append(run)
-        for moved in _walk(run):
+        for moved in run.walk():
             moved.root_id = parent.root_id
         self._changed(run)
 
-    def _close(
-        self,
-        run: RunRecord,
-        status: str,
-        outputs: Any,
-        exception: BaseException | None,
-        error: dict[str, str] | None,
-        note: str,
-        at: float,
-    ) -> None:
+    def _close(self, run: RunRecord, ending: _Ending) -> None:
         for section, redactor in run._redactors.items():
             if rest := redactor.finish():
                 run._write(section, rest)
         run._redactors.clear()
-        run.status, run.end_time, run.note = status, at, note
-        if outputs is not None:
-            run.outputs = outputs
-        if exception is not None:
-            run.exception = exception
-            run.error = error or describe_error(exception)
-        elif error is not None:
-            run.error = error
+        run.status, run.end_time, run.note = ending.status, ending.at, ending.note
+        if ending.outputs is not None:
+            run.outputs = ending.outputs
+        if ending.error is not None:
+            run.error = ending.error
+        if ending.interrupts:
+            run.interrupts = ending.interrupts
         self._live.pop(run.key, None)
         self._remember_ended(run.id)
         self._changed(run)
@@ -483,10 +538,10 @@ class Trace:
     def _close_turn(self, root: RunRecord) -> None:
         """End what the root left open: with it when it succeeded, else as stopped by its end."""
         done = root.status in (SUCCESS, PAUSED)
-        status, note = (SUCCESS, ENDED_WITH_TURN) if done else (STOPPED, "")
-        for run in sorted(_walk(root), key=_started, reverse=True):
+        ending = _Ending(*((SUCCESS, ENDED_WITH_TURN) if done else (STOPPED, "")), root.end_time)
+        for run in sorted(root.walk(), key=_started, reverse=True):
             if not run.ended:
-                self._close(run, status, None, None, None, note, root.end_time)
+                self._close(run, ending)
 
     def _remember_ended(self, key: str) -> None:
         self._ended[key] = None
@@ -510,7 +565,9 @@ class Trace:
         for run in data["runs"]:
             for key in _CONTENT_FIELDS:
                 run[key] = redact(run[key])
-        Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+        text = json.dumps(data, ensure_ascii=False, indent=1)
+        # A lone surrogate (a model may stream one) cannot be written as UTF-8: it becomes "?".
+        Path(path).write_text(text, encoding="utf-8", errors="replace")
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "trace") -> Trace:
@@ -592,6 +649,8 @@ class Trace:
                 usage=item.get("usage"),
                 model=item.get("model"),
                 error=item.get("error"),
+                interrupts=dict(item.get("interrupts") or {}),
+                resumes=bool(item.get("resumes")),
                 events=list(item.get("events") or []),
                 note=str(item.get("note") or ""),
                 root_id=str(item.get("root_id") or ""),
@@ -619,23 +678,6 @@ class Trace:
         return from_otel(data)
 
 
-def describe_error(error: BaseException) -> dict[str, str]:
-    """An exception as data: its type, message and traceback."""
-    import traceback
-
-    return {
-        "type": type(error).__name__,
-        "message": str(error),
-        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
-    }
-
-
-def _walk(run: RunRecord) -> Iterator[RunRecord]:
-    yield run
-    for child in list(run.children):
-        yield from _walk(child)
-
-
 def _started(run: RunRecord) -> float:
     return run.start_time
 
@@ -646,25 +688,3 @@ def _last_seen(run: RunRecord) -> float:
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON data for a LangChain value (messages, documents, pydantic models, ...)."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, UUID):
-        return str(value)
-    for method in ("model_dump", "dict"):
-        dump = getattr(value, method, None)
-        if callable(dump):
-            try:
-                return _jsonable(dump())
-            except Exception:
-                break
-    if hasattr(value, "page_content"):
-        return {"page_content": value.page_content, "metadata": _jsonable(getattr(value, "metadata", {}))}
-    return str(value)

@@ -30,7 +30,7 @@ from panel.viewable import Viewer
 from . import usage
 from .safety import SafeMarkdown, code_text, inline_text, plain_text, redact, to_json
 from .stream import on_page_loop
-from .trace import FAILED, KINDS, RUNNING, STATUSES, RunRecord, Trace, _jsonable
+from .trace import FAILED, KINDS, RUNNING, STATUSES, RunRecord, Trace
 
 #: Bar colours by kind (colour-blind safe, Tableau 10).
 KIND_COLORS = {"chain": "#8c8c8c", "llm": "#4c78a8", "tool": "#f58518", "retriever": "#54a24b"}
@@ -626,15 +626,14 @@ def detail_text(run: RunRecord, limit: int | None = 20_000) -> str:
 
 
 def _documents(outputs: Any) -> list[dict[str, Any]]:
-    """A retriever's documents (LangChain ``Document`` objects or their saved data), or []."""
+    """A retriever's documents (as its record keeps them: ``{"page_content", "metadata"}``), or []."""
     items = outputs.get("documents") if isinstance(outputs, dict) else outputs
     if not isinstance(items, list) or not items:
         return []
-    documents = [_jsonable(item) for item in items]
-    return documents if all(isinstance(item, dict) and "page_content" in item for item in documents) else []
+    return items if all(isinstance(item, dict) and "page_content" in item for item in items) else []
 
 
 def _value_text(value: Any, limit: int | None) -> str:
     if isinstance(value, str):
         return plain_text(value, limit)
-    return code_text(to_json(redact(_jsonable(value))), limit, "json")
+    return code_text(to_json(redact(value)), limit, "json")

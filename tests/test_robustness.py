@@ -9,7 +9,7 @@ import uuid
 
 import panel as pn
 import param
-from conftest import QUESTION, adding_agent, call
+from conftest import QUESTION, adding_agent, call, until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain.agents import create_agent
@@ -108,16 +108,28 @@ def test_tolerates_odd_events(make_handler, caplog):
     steps = {step["title"].split(" · ")[0]: step for step in all_steps(handler.layout)}
     assert steps["Model m"]["text"] == "early late"
     assert steps["Model m"]["status"] == "success"
-    # Its parent never came and it never ended: it stands alone, running, until the sweep that
-    # each new turn makes ends it after ORPHAN_TIMEOUT seconds with no event, and says so.
+    # Its parent never came and it never ended: it stands alone, running, until a sweep ends it
+    # after `orphan_timeout` seconds with no event, and says so.
     assert steps["Tool orphan"]["status"] == "running" and handler.open_runs == 1
-    handler.trace.sweep(timeout=0)
+    handler.trace.orphan_timeout = 0
+    handler.trace.sweep()
     handler.flush()
     steps = {step["title"].split(" · ")[0]: step for step in all_steps(handler.layout)}
     assert steps["Tool orphan"]["status"] == "failed"
     assert "its parent never reported" in steps["Tool orphan"]["title"]
     assert handler.open_runs == 0
     assert steps["Agent"]["status"] == "success"
+
+
+async def test_an_orphan_ends_on_its_own_with_no_new_turn(make_handler):
+    handler = make_handler()
+    handler.trace.orphan_timeout = 0.5
+    handler.on_tool_start({"name": "orphan"}, "x", run_id=uuid.uuid4(), parent_run_id=uuid.uuid4())
+    # Nothing else happens: no new turn, no flush. The view's own tick ends it.
+    await until(lambda: [step["status"] for step in all_steps(handler.layout)] == ["failed"], "orphan ended")
+    (step,) = all_steps(handler.layout)
+    assert "no event for 0.5 s; its parent never reported" in step["title"]
+    assert handler.open_runs == 0
 
 
 # A run tree: ids 0..n-1, each with a parent among earlier ids (or none), a

@@ -2,32 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import panel as pn
 import pytest
+from bokeh.document.events import DocumentPatchedEvent
+from bokeh.server.views.ws import WSHandler
 from conftest import WAIT_SECONDS
 from playwright.sync_api import expect
 from test_chat import RAN, SEARCH_DONE, two_tool_agent
 
 from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps.compat import documents_of
+from panel_langchain_steps.stream import on_page_loop
 from panel_langchain_steps.testing import ScriptedChatModel
 
-from .conftest import deep_text
+from .conftest import deep_text, run_in_session
 
 pytestmark = pytest.mark.browser
 
 
-def test_steps_from_a_worker_thread_all_arrive(open_app):
+def handler_page(**params: Any) -> tuple[Callable[[], pn.Column], list[ChatStepCallbackHandler]]:
+    """An app showing a handler's steps in a column, and the handlers its sessions made."""
     handlers: list[ChatStepCallbackHandler] = []
 
     def app() -> pn.Column:
-        handler = ChatStepCallbackHandler(collapsed_on_success=False, flush_interval=0.02)
-        handlers.append(handler)
-        return pn.Column(handler, sizing_mode="stretch_width")
+        handlers.append(ChatStepCallbackHandler(collapsed_on_success=False, **params))
+        return pn.Column(handlers[-1], sizing_mode="stretch_width")
 
+    return app, handlers
+
+
+def test_steps_from_a_worker_thread_all_arrive(open_app):
+    app, handlers = handler_page(flush_interval=0.02)
     with open_app(app, viewport={"width": 900, "height": 700}) as (page, log, _):
         (handler,) = handlers
 
@@ -78,3 +89,61 @@ def test_stop_button_halts_a_sync_callback(open_app):
         assert RAN == ["search x"]  # the sync run halted before its next tool
         expect(page.locator(".step-title", has_text="running…")).to_have_count(0)
         assert log.errors == []
+
+
+def test_flush_from_a_worker_thread_changes_the_page_on_its_loop(open_app, monkeypatch):
+    """A worker thread's `flush()` hands the drawing to the page's loop and waits, even while the loop
+    holds the session's lock (when Panel would let any thread change the page at once)."""
+    app, handlers = handler_page(flush_interval=5.0)  # the view's own tick rests: flush() draws
+    with open_app(app, viewport={"width": 900, "height": 700}) as (page, log, view):
+        (handler,) = handlers
+        (document,) = documents_of(view)
+        loop: set[int] = set()
+        changed_on: set[int] = set()  # threads that changed the page's models, or wrote to its socket
+        write = WSHandler.write_message
+
+        def recorded_write(self: WSHandler, *args: Any, **kwargs: Any) -> Any:
+            changed_on.add(threading.get_ident())
+            return write(self, *args, **kwargs)
+
+        monkeypatch.setattr(WSHandler, "write_message", recorded_write)
+
+        async def watch() -> None:
+            loop.add(threading.get_ident())
+            document.on_change(
+                lambda event: (
+                    isinstance(event, DocumentPatchedEvent) and changed_on.add(threading.get_ident())
+                )
+            )
+
+        run_in_session(view, watch)
+        holding, flushed = threading.Event(), threading.Event()
+
+        async def hold_the_session_lock() -> None:  # as while the loop handles a browser message
+            holding.set()
+            deadline = time.monotonic() + 2
+            while not flushed.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+
+        def work() -> None:
+            for i in range(5):
+                model = ScriptedChatModel(responses=[f"answer number {i} is here"], streaming=True)
+                model.invoke("hi", config={"callbacks": [handler]})
+            on_page_loop(document, hold_the_session_lock)
+            assert holding.wait(WAIT_SECONDS)
+            handler.flush()
+            flushed.set()
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join(WAIT_SECONDS)
+        assert flushed.is_set(), "flush() did not return"
+        for i in range(5):
+            expect(page.get_by_text(f"answer number {i} is here")).to_be_visible()
+        assert changed_on == loop, "the page changed (or its socket was written) off its loop"
+        assert log.errors == []
+
+
+def _patched(event: object) -> bool:
+    """Whether a document event changes the page (not Bokeh's own bookkeeping of callbacks)."""
+    return isinstance(event, DocumentPatchedEvent)
