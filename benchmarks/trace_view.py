@@ -1,7 +1,7 @@
 """Benchmark: TraceView on 1,000 and 10,000-run traces, against a plain Markdown page of the same text.
 
 The traces are real: an agent loop calls a `ScriptedChatModel` and a tool,
-LangChain's own run collector records every run, and `Trace.from_langsmith`
+LangChain's own run collector records every run, and `from_langsmith`
 reads the records. For each size, in the same run: time from opening the
 page until it is interactive in Chromium (the table's rows and the
 waterfall drawn; for the floor, the Markdown's last line shown) and the
@@ -26,6 +26,7 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.tools import tool
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 
+from panel_langchain_steps import from_langsmith
 from panel_langchain_steps.testing import ScriptedChatModel
 from panel_langchain_steps.trace import Trace
 from panel_langchain_steps.trace_view import TraceView
@@ -68,7 +69,7 @@ def agent_trace(runs: int) -> Trace:
         for child in run.child_runs:
             yield from flat(child)
 
-    return Trace.from_langsmith([item for root in collector.traced_runs for item in flat(root)])
+    return from_langsmith([item for root in collector.traced_runs for item in flat(root)])
 
 
 def floor_text(trace: Trace) -> str:

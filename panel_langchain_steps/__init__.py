@@ -6,6 +6,7 @@
 """
 
 from .handler import ChatStepCallbackHandler, StopRun
+from .imports import from_langsmith, from_otel
 from .progress import get_stream_writer
 from .replay import replay
 from .testing import ScriptedChatModel
@@ -19,6 +20,8 @@ __all__ = [
     "StopRun",
     "Trace",
     "TraceView",
+    "from_langsmith",
+    "from_otel",
     "get_stream_writer",
     "replay",
     "totals",

@@ -100,7 +100,26 @@ _BADGE_LOOKS = {
 OPENED_AT_ONCE = ["collapsed"]
 
 
-class PatchingChatStep(ChatStep):
+class ServerBody(param.Parameterized):
+    """A step's body, kept on the server (never synced to the browser): built when it is opened."""
+
+    body = param.Callable(
+        default=None,
+        doc="""
+        A function returning the body's Markdown parts, built or not.""",
+    )
+
+    text = param.Callable(
+        default=None,
+        doc="""
+        A function returning the body as readable text parts (what ``serialize`` gives).""",
+    )
+
+    #: What the step classes add to their ``_rename``: these parameters are not the browser's.
+    NOT_SYNCED: ClassVar[dict[str, str | None]] = {"body": None, "text": None}
+
+
+class PatchingChatStep(ChatStep, ServerBody):
     """A `ChatStep` with a light header: one title pane, patched in place.
 
     `ChatStep`'s header is a row of a status badge widget and a title pane,
@@ -109,21 +128,9 @@ class PatchingChatStep(ChatStep):
     title, and a status or title change is one property patch.
     """
 
-    body = param.Callable(
-        default=None,
-        doc="""
-        A function returning the body's Markdown parts, built or not.""",
-    )
-
     title_css_classes = param.List(default=["step-title"])
 
-    text = param.Callable(
-        default=None,
-        doc="""
-        A function returning the body as readable text parts (what ``serialize`` gives).""",
-    )
-
-    _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, "body": None, "text": None}
+    _rename: ClassVar[dict[str, str | None]] = {**ChatStep._rename, **ServerBody.NOT_SYNCED}
     _priority_changes: ClassVar[list[str]] = [*ChatStep._priority_changes, *OPENED_AT_ONCE]
 
     def __init__(self, *objects: Any, **params: Any) -> None:
@@ -152,20 +159,8 @@ def material_chat_step() -> type:
     """panel-material-ui's ``ChatStep`` with a ``body`` parameter that stays on the server."""
     from panel_material_ui.chat import ChatStep as MaterialChatStep
 
-    class MaterialBodyStep(MaterialChatStep):
-        body = param.Callable(
-            default=None,
-            doc="""
-            A function returning the body's Markdown parts, built or not.""",
-        )
-
-        text = param.Callable(
-            default=None,
-            doc="""
-            A function returning the body as readable text parts (what ``serialize`` gives).""",
-        )
-
-        _rename: ClassVar[dict[str, str | None]] = {**MaterialChatStep._rename, "body": None, "text": None}
+    class MaterialBodyStep(MaterialChatStep, ServerBody):
+        _rename: ClassVar[dict[str, str | None]] = {**MaterialChatStep._rename, **ServerBody.NOT_SYNCED}
         _priority_changes: ClassVar[list[str]] = [*MaterialChatStep._priority_changes, *OPENED_AT_ONCE]
 
     return MaterialBodyStep

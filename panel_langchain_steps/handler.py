@@ -28,8 +28,8 @@ from .compat import watch_callback_state
 from .render import check_title
 from .steps_view import StepsView
 from .stream import soon
-from .trace import RUNNING, STOPPED, RunRecord, Trace
-from .visibility import RUN_TYPES, VERBOSITY
+from .trace import KINDS, RUNNING, STOPPED, RunRecord, Trace
+from .visibility import VERBOSITY
 
 log = logging.getLogger("panel_langchain_steps")
 
@@ -115,8 +115,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
     )
 
     include_types = param.ListSelector(
-        default=list(RUN_TYPES),
-        objects=list(RUN_TYPES),
+        default=list(KINDS),
+        objects=list(KINDS),
         doc="""
         Kinds of runs shown as steps: "chain" (LangGraph graphs and nodes,
         named chains), "tool", "llm" (chat models and LLMs), "retriever".""",
@@ -124,7 +124,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
 
     exclude_types = param.ListSelector(
         default=[],
-        objects=list(RUN_TYPES),
+        objects=list(KINDS),
         doc="""
         Kinds of runs never shown as steps (their children attach to the
         nearest shown ancestor).""",

@@ -91,7 +91,7 @@ def _langsmith_run(item: Any, where: str) -> RunRecord:
     )
     text = message.get("content")
     if isinstance(text, str) and text:
-        run._write("text", text)
+        run.append_text("text", text)
     return run
 
 
@@ -198,7 +198,7 @@ def _otel_span(span: Any, where: str) -> RunRecord:
     )
     text = attributes.get("llm.output_messages.0.message.content")
     if isinstance(text, str) and text:
-        run._write("text", text)
+        run.append_text("text", text)
     return run
 
 

@@ -53,8 +53,6 @@ STEP_STATUS = {
 
 PAUSE_TEXT = "paused, waiting for input"
 
-_DETAILS = (("cache_read", "cache read"), ("cache_creation", "cache write"), ("reasoning", "reasoning"))
-
 #: Progress events shown in a step (the newest), and the longest text shown of one.
 EVENTS_SHOWN = 20
 EVENT_CHARS = 500
@@ -340,11 +338,7 @@ class Renderer(param.Parameterized):
             return ""
         counts = usage.tokens(run.usage)
         facts = [f"Tokens: {counts['input']:,} in · {counts['output']:,} out"] if run.usage else []
-        for key, name in (
-            ("cache_read", "cache read"),
-            ("cache_creation", "cache write"),
-            ("reasoning", "reasoning"),
-        ):
+        for key, name in usage.DETAILS:
             if counts[key]:
                 facts.append(f"{counts[key]:,} {name}")
         if run.model:

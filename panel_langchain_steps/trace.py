@@ -143,7 +143,9 @@ class RunRecord:
     def text_length(self, section: str) -> int:
         return self._lengths.get(section, 0)
 
-    def _write(self, section: str, text: str) -> None:
+    def append_text(self, section: str, text: str) -> None:
+        """Add ``text`` to a section as it is (`Trace.write` redacts streamed text first; this is for
+        records built from saved data)."""
         parts = self._parts.get(section)
         if parts is None:
             self._parts[section] = [text]
@@ -219,10 +221,6 @@ class Subscription:
         with self._trace.lock:
             changed, self._changed = self._changed, {}
         return list(changed.values())
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._changed)
 
     def close(self) -> None:
         self._trace._unsubscribe(self)
@@ -377,7 +375,7 @@ class Trace:
             else:
                 text = redact_text(text)
             if text:
-                run._write(section, text)
+                run.append_text(section, text)
                 self._changed(run)
 
     def update(self, run: RunRecord, **fields: Any) -> None:
@@ -522,7 +520,7 @@ class Trace:
     def _close(self, run: RunRecord, ending: _Ending) -> None:
         for section, redactor in run._redactors.items():
             if rest := redactor.finish():
-                run._write(section, rest)
+                run.append_text(section, rest)
         run._redactors.clear()
         run.status, run.end_time, run.note = ending.status, ending.at, ending.note
         if ending.outputs is not None:
@@ -656,26 +654,10 @@ class Trace:
                 root_id=str(item.get("root_id") or ""),
             )
             for section, text in dict(item.get("text") or {}).items():
-                run._write(str(section), str(text))
+                run.append_text(str(section), str(text))
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: {error}") from None
         self.add_record(run)
-
-    # -- imports (issue 11: the converters live in imports.py) ---------------------
-
-    @classmethod
-    def from_langsmith(cls, runs: Any) -> Trace:
-        """A trace from LangSmith's exported runs (a list of run objects); see `imports.from_langsmith`."""
-        from .imports import from_langsmith
-
-        return from_langsmith(runs)
-
-    @classmethod
-    def from_otel(cls, data: Any) -> Trace:
-        """A trace from OTLP JSON spans (OpenInference or GenAI attributes); see `imports.from_otel`."""
-        from .imports import from_otel
-
-        return from_otel(data)
 
 
 def _started(run: RunRecord) -> float:

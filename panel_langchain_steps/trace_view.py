@@ -571,11 +571,7 @@ def totals_text(trace: Trace, prices: dict[str, tuple[float, float]] | None = No
     if numbers["time_to_first_token"] is not None:
         parts.append(f"first token **{numbers['time_to_first_token']:.2f} s**")
     parts.append(f"tokens in **{numbers['input_tokens']:,}** / out **{numbers['output_tokens']:,}**")
-    for key, label in (
-        ("cache_read", "cache read"),
-        ("cache_creation", "cache write"),
-        ("reasoning", "reasoning"),
-    ):
+    for key, label in usage.DETAILS:
         if numbers[f"{key}_tokens"]:
             parts.append(f"{label} **{numbers[f'{key}_tokens']:,}**")
     if numbers["cost"] is not None:

@@ -15,7 +15,9 @@ from .trace import RunRecord
 #: ``{model: (input_per_1M_tokens, output_per_1M_tokens)}``.
 Prices = Mapping[str, tuple[float, float]]
 
-_COUNTS = ("input", "output", "cache_read", "cache_creation", "reasoning")
+#: The token details a model may report besides input and output, and how they are named.
+DETAILS = (("cache_read", "cache read"), ("cache_creation", "cache write"), ("reasoning", "reasoning"))
+_COUNTS = ("input", "output", *(key for key, _ in DETAILS))
 
 
 def tokens(usage: Any) -> dict[str, int]:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .trace import KINDS
 from .trace import RunRecord as Run
-
-RUN_TYPES = ("chain", "tool", "llm", "retriever")
 
 #: How much of each turn is shown, least to most (the handler's ``verbosity``).
 VERBOSITY = ("answer", "tools", "steps", "all")
@@ -72,7 +71,7 @@ class Visibility:
         retriever runs of them; ``"answer"`` shows no run; ``"all"`` shows
         every kind, glue and every node, at any depth.
         """
-        types = frozenset(RUN_TYPES if verbosity == "all" else include_types).difference(exclude_types)
+        types = frozenset(KINDS if verbosity == "all" else include_types).difference(exclude_types)
         if verbosity == "tools":
             types &= ACTION_TYPES
         any_shown = verbosity != "answer"

@@ -10,7 +10,7 @@ from conftest import QUESTION, adding_agent
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 
-from panel_langchain_steps import imports
+from panel_langchain_steps import from_langsmith, from_otel, imports
 from panel_langchain_steps.trace import FAILED, SUCCESS, Trace
 from panel_langchain_steps.trace_view import TraceView, totals
 
@@ -91,7 +91,7 @@ def check_agent_and_failure(trace: Trace) -> None:
 
 def test_langsmith_runs_from_langchains_tracer(tmp_path, document):
     path = langsmith_export(tmp_path / "runs.json")
-    trace = Trace.from_langsmith(json.loads(path.read_text()))
+    trace = from_langsmith(json.loads(path.read_text()))
     check_agent_and_failure(trace)
     assert "Traceback" in trace.roots[-1].error["traceback"]
     assert outline(imports.load(path)) == outline(trace)
@@ -102,13 +102,13 @@ def test_langsmith_runs_from_langchains_tracer(tmp_path, document):
 
 def test_otel_spans_from_the_sdk_and_openinference(tmp_path):
     path = otel_export(tmp_path / "spans.json")
-    trace = Trace.from_otel(json.loads(path.read_text()))
+    trace = from_otel(json.loads(path.read_text()))
     check_agent_and_failure(trace)
     assert outline(imports.load(path)) == outline(trace)
 
 
 def test_imported_traces_save_and_load(tmp_path):
-    trace = Trace.from_langsmith(json.loads(langsmith_export(tmp_path / "runs.json").read_text()))
+    trace = from_langsmith(json.loads(langsmith_export(tmp_path / "runs.json").read_text()))
     trace.save(tmp_path / "trace.json")
     assert outline(imports.load(tmp_path / "trace.json")) == outline(trace)
 
@@ -135,7 +135,7 @@ def test_imported_traces_save_and_load(tmp_path):
 )
 def test_malformed_langsmith_runs_name_the_field(data, message):
     with pytest.raises(ValueError, match=message):
-        Trace.from_langsmith(data)
+        from_langsmith(data)
 
 
 SPAN = {"spanId": "s1", "name": "x", "startTimeUnixNano": "1000000000", "endTimeUnixNano": "2000000000"}
@@ -163,7 +163,7 @@ SPAN = {"spanId": "s1", "name": "x", "startTimeUnixNano": "1000000000", "endTime
 )
 def test_malformed_otel_names_the_field(data, message):
     with pytest.raises(ValueError, match=message):
-        Trace.from_otel(data)
+        from_otel(data)
 
 
 def test_unreadable_files_name_the_line(tmp_path):

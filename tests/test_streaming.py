@@ -9,14 +9,13 @@ from __future__ import annotations
 import html
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import panel as pn
 import param
 import pytest
 from bokeh.document import Document
-from conftest import opened
+from conftest import opened, until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.runnables import RunnableLambda
@@ -84,16 +83,7 @@ class StallingModel(ScriptedChatModel):
             yield chunk
 
 
-def wait_for(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
-
-
-def test_stalled_stream_is_flushed_by_the_timer(make_handler):
+async def test_stalled_stream_is_flushed_by_the_timer(make_handler):
     handler = make_handler(flush_interval=0.02)
     model = StallingModel(responses=["one two three four five six"])
     worker = threading.Thread(target=stream, args=(model, handler))
@@ -101,7 +91,9 @@ def test_stalled_stream_is_flushed_by_the_timer(make_handler):
     try:
         # The model is stalled mid-answer; only the timer can show what it sent (all but the word
         # still open: the next token tells whether it is part of a secret, see security.md).
-        assert wait_for(lambda: len(handler.layout) and model_text(handler.layout[0]) == "one two three ")
+        await until(
+            lambda: len(handler.layout) and model_text(handler.layout[0]) == "one two three ", "text shown"
+        )
     finally:
         model._resume.set()
         worker.join()
@@ -152,11 +144,11 @@ def test_tokens_from_a_thread_keep_their_order_while_the_view_draws(make_handler
     assert model_text(handler.layout[0]) == text
 
 
-def test_a_fault_in_a_timed_refresh_is_reported(make_handler, caplog):
+async def test_a_fault_in_a_timed_refresh_is_reported(make_handler, caplog):
     handler = make_handler(RefusingColumn(), flush_interval=0.001)
     with caplog.at_level(logging.WARNING, "panel_langchain_steps"):
         assert stream(ScriptedChatModel(responses=["fine"]), handler) == "fine"  # the run is unharmed
-        assert wait_for(lambda: any("layout refused" in r.getMessage() for r in caplog.records))
+        await until(lambda: any("layout refused" in r.getMessage() for r in caplog.records), "a report")
 
 
 class RefusingColumn(pn.Column):

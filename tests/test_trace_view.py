@@ -6,14 +6,13 @@ import contextlib
 import threading
 
 import pytest
-from conftest import QUESTION, adding_agent, call
+from conftest import QUESTION, adding_agent, call, until
 from langchain.agents import create_agent
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import tool
 from panel.models.tabulator import DataTabulator
-from test_streaming import wait_for
 
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.replay import replay
@@ -111,14 +110,13 @@ def test_rows_arriving_leave_the_tables_configuration_as_it_was(document):
     assert table.configuration == empty
 
 
-def test_live_view_refreshes_on_its_own(document):
+async def test_live_view_refreshes_on_its_own(document):
     recorder = ChatStepCallbackHandler()
     trace = recorder.trace
     view = shown(document, trace, interval=0.05)
     adding_agent().invoke(QUESTION, config={"callbacks": [recorder]})
-    assert wait_for(
-        timeout=30,
-        condition=lambda: len(view.rows) == len(trace) > 0 and view.rows[0]["status"] == "✓ success",
+    await until(
+        lambda: len(view.rows) == len(trace) > 0 and view.rows[0]["status"] == "✓ success", "rows shown"
     )
     view.close()
 
@@ -246,14 +244,14 @@ def test_a_retrievers_documents_show_one_by_one(document, tmp_path):
         assert "<img" not in html and "sk-x" not in html
 
 
-def test_replay_at_speed_updates_a_live_view_on_its_own(document):
+async def test_replay_at_speed_updates_a_live_view_on_its_own(document):
     original = recorded()
     target = Trace()
     view = shown(document, target, interval=0.05)
     player = threading.Thread(target=replay, args=(original, target), kwargs={"speed": 4.0})
     player.start()
     expected = [(row["run"], row["status"]) for row in shown(document, original).rows]
-    assert wait_for(lambda: [(row["run"], row["status"]) for row in view.rows] == expected, timeout=30)
+    await until(lambda: [(row["run"], row["status"]) for row in view.rows] == expected, "the replay shown")
     player.join(30)
     root = original.roots[0]
     assert target.get(root.id).duration == pytest.approx(root.duration / 4, abs=1e-6)

@@ -11,10 +11,10 @@ from typing import Any
 import panel as pn
 import pytest
 from bokeh.document.events import DocumentPatchedEvent
-from bokeh.server.views.ws import WSHandler
 from conftest import WAIT_SECONDS
 from playwright.sync_api import expect
 from test_chat import RAN, SEARCH_DONE, two_tool_agent
+from tornado.websocket import WebSocketHandler
 
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.compat import documents_of
@@ -100,13 +100,13 @@ def test_flush_from_a_worker_thread_changes_the_page_on_its_loop(open_app, monke
         (document,) = documents_of(view)
         loop: set[int] = set()
         changed_on: set[int] = set()  # threads that changed the page's models, or wrote to its socket
-        write = WSHandler.write_message
+        write = WebSocketHandler.write_message  # what Bokeh and Panel both write with
 
-        def recorded_write(self: WSHandler, *args: Any, **kwargs: Any) -> Any:
+        def recorded_write(self: WebSocketHandler, *args: Any, **kwargs: Any) -> Any:
             changed_on.add(threading.get_ident())
             return write(self, *args, **kwargs)
 
-        monkeypatch.setattr(WSHandler, "write_message", recorded_write)
+        monkeypatch.setattr(WebSocketHandler, "write_message", recorded_write)
 
         async def watch() -> None:
             loop.add(threading.get_ident())
