@@ -17,10 +17,7 @@ same reply.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import json
-import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -31,8 +28,7 @@ from panel.viewable import Viewer
 
 from .render import markdown
 from .safety import code_block, inline_text, plain_text, redact, shorten, to_json
-
-log = logging.getLogger("panel_langchain_steps")
+from .schedule import in_background
 
 REJECTION = "The user rejected this call."
 
@@ -423,35 +419,4 @@ class Resumption:
             self._sent = True
             values = {interrupt_id: self._values[interrupt_id] for interrupt_id in self._pending}
         value = next(iter(values.values())) if len(values) == 1 else values
-        _call_soon(self.resume, value, defer=defer)
-
-
-def _call_soon(function: Callable[[Any], Any], value: Any, defer: bool = False) -> None:
-    """Run ``function(value)`` without blocking the caller's event loop.
-
-    A coroutine function runs as a task on the running loop; a plain function
-    in a thread when a loop is running (so the page keeps updating) or when
-    ``defer``, else now.
-    """
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    if inspect.iscoroutinefunction(function):
-        if loop is not None:
-            loop.create_task(function(value))
-        elif defer:
-            threading.Thread(target=asyncio.run, args=(function(value),), daemon=True).start()
-        else:
-            asyncio.run(function(value))
-    elif loop is None and not defer:
-        function(value)
-    else:
-        threading.Thread(target=_logged, args=(function, value), daemon=True).start()
-
-
-def _logged(function: Callable[[Any], Any], value: Any) -> None:
-    try:
-        function(value)
-    except BaseException:
-        log.exception("panel-langchain-steps: resuming the graph failed")
+        in_background(self.resume, value, defer=defer)

@@ -26,8 +26,8 @@ from panel.viewable import Viewer
 from . import capture
 from .compat import watch_callback_state
 from .render import check_title
+from .schedule import call_soon
 from .steps_view import StepsView
-from .stream import soon
 from .trace import KINDS, RUNNING, STOPPED, RunRecord, Trace
 from .visibility import VERBOSITY
 
@@ -548,7 +548,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         self._view.close()
         # Bokeh calls this once the document is gone; by the next turn Panel has let go of its
         # models too, so stopping the feed's callback changes no document.
-        soon(self._stop_session)
+        call_soon(self._stop_session)
 
     def _stop_session(self) -> None:
         """Stop the runs as the stop button does: cancel the feed's callback (which then stops them)."""

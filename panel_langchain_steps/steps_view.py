@@ -1,6 +1,6 @@
 """The steps view: a `Trace` shown as nested `ChatStep`s, rendered on its own tick.
 
-The view subscribes to the trace and, at each tick (`stream.Ticker`), first
+The view subscribes to the trace and, at each tick (`schedule.Ticker`), first
 brings its own model up to date with every run that changed (pure Python,
 cheap), then makes the Panel changes that the page needs, in slices of
 bounded time: a run that started and ended between two ticks costs one step
@@ -35,7 +35,8 @@ from .history import history_text, speaks_for_turn
 from .material import step_type
 from .placement import FeedPlacement, Placement, Reply, placement_for
 from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text, turn_summary
-from .stream import StepText, Ticker, on_loop_of, on_page_loop, soon
+from .schedule import Ticker, call_soon, on_loop_of, on_page_loop, served
+from .stream import StepText
 from .trace import FAILED, PAUSED, STOPPED, SUCCESS, RunRecord, Trace
 from .usage import context_windows
 from .visibility import GENERIC_NODES, Visibility, is_graph_node
@@ -239,7 +240,7 @@ class StepsView:
         `FLUSH_WAIT` seconds; the drawing still happens after).
         """
         self._ticker.cancel()
-        document = self._ticker.served_document()
+        document = served(self._placement.documents())
         if document is None or on_loop_of(document):
             self._render_all()
             return
@@ -875,14 +876,8 @@ class StepsView:
 
     def _next_turn(self, change: Callable[[], None]) -> None:
         """Call ``change`` in the event loop's next turn (on a served page, with its session's lock)."""
-
-        if self._closed:
-            return
-        document = self._ticker.served_document()
-        if document is not None:
-            on_page_loop(document, change)
-        else:
-            soon(change)
+        if not self._closed:
+            call_soon(change, self._placement.documents())
 
     def _forget(self, turn: Turn, root: RunRecord | None) -> None:
         """Let a turn go (its message left the feed, or the trace forgot it): its steps leave the page."""

@@ -14,9 +14,8 @@ fields, and the detail panel is a `SafeMarkdown` of redacted, escaped text.
 
 from __future__ import annotations
 
-import threading
+import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -24,13 +23,14 @@ import panel as pn
 import param
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
-from panel.io.state import set_curdoc
 from panel.viewable import Viewer
 
 from . import usage
 from .safety import SafeMarkdown, code_text, inline_text, plain_text, redact, to_json
-from .stream import on_page_loop
+from .schedule import Ticker, call_soon
 from .trace import FAILED, KINDS, RUNNING, STATUSES, RunRecord, Trace
+
+log = logging.getLogger("panel_langchain_steps")
 
 #: Bar colours by kind (colour-blind safe, Tableau 10).
 KIND_COLORS = {"chain": "#8c8c8c", "llm": "#4c78a8", "tool": "#f58518", "retriever": "#54a24b"}
@@ -120,8 +120,6 @@ class TraceView(Viewer):
         self._depth: dict[str, int] = {}
         self._running: set[str] = set()  # rows whose durations grow at each refresh
         self._origin = 0.0  # the earliest start: time zero of the waterfall
-        self._timer: threading.Timer | None = None
-        self._timer_lock = threading.Lock()
         self._frame = _table_frame([])
         self._table = pn.widgets.Tabulator(
             self._frame,
@@ -165,11 +163,12 @@ class TraceView(Viewer):
         )
         document = pn.state.curdoc
         # Served: refresh on the session's loop, holding its document lock, as its models require.
-        self._document = document if document is not None and document.session_context else None
-        self._subscription = trace.subscribe(self._schedule)
+        self._documents = [document] if document is not None and document.session_context else []
+        self._ticker = Ticker(self.interval, lambda: self._documents, self._tick, report=self._report)
+        self._subscription = trace.subscribe(self._ticker.wake)
         self._subscription.take()
         self._rebuild()
-        if self._document is not None:
+        if self._documents:
             pn.state.on_session_destroyed(lambda _context: self.close())
 
     def __panel__(self) -> pn.Column:
@@ -215,29 +214,23 @@ class TraceView(Viewer):
     def close(self) -> None:
         """Stop following the trace."""
         self._subscription.close()
-        with self._timer_lock:
-            if self._timer is not None:
-                self._timer.cancel()
+        self._ticker.cancel()
 
     # -- refreshing --------------------------------------------------------------
 
-    def _schedule(self) -> None:
-        """Refresh in ``interval`` seconds, unless a refresh is due already."""
-        with self._timer_lock:
-            if self._timer is None and not self._subscription.closed:
-                self._timer = threading.Timer(self.interval, self._fire)
-                self._timer.daemon = True
-                self._timer.start()
-
-    def _fire(self) -> None:
-        with self._timer_lock:
-            self._timer = None
-        self._on_loop(self._refresh_and_follow)
-
-    def _refresh_and_follow(self) -> None:
+    def _tick(self, deadline: float | None) -> float | None:
+        """A live view's refresh; again in ``interval`` seconds while runs are open (their bars grow)."""
+        if self._subscription.closed:
+            return None
         self.refresh()
-        if self.trace.open_runs:
-            self._schedule()  # running bars grow until their runs end
+        return self.interval if self.trace.open_runs else None
+
+    @param.depends("interval", watch=True)
+    def _new_interval(self) -> None:
+        self._ticker.interval = self.interval
+
+    def _report(self, error: Exception) -> None:
+        log.warning("panel-langchain-steps: the trace view's refresh failed: %r", error, exc_info=error)
 
     def _status(self, run_id: str) -> str | None:
         run = self.trace.get(run_id)
@@ -470,25 +463,11 @@ class TraceView(Viewer):
         position = self._row_in(self._table.value, self.selected)
         if position is not None and self._table.selection != [position]:
             self._table.selection = [position]
-        self._on_loop(self._highlight)
+        call_soon(self._highlight, self._documents)
         self._show_detail()
 
     def _highlight(self) -> None:
         self._source.selected.indices = [self._row[self.selected]] if self.selected in self._row else []
-
-    def _on_loop(self, change: Callable[[], None]) -> None:
-        """Run ``change`` on the served session's loop, holding its document lock, as its models
-        require (timers and user events come without it); at once when not served."""
-        document = self._document
-        if document is None:
-            change()
-            return
-
-        def with_curdoc() -> None:
-            with set_curdoc(document):
-                change()
-
-        on_page_loop(document, with_curdoc)
 
     def _show_path(self, run_id: str) -> None:
         """Expand the run's ancestors and clear filters that would hide it."""

@@ -19,7 +19,7 @@ import pytest
 from packaging.version import Version
 
 from panel_langchain_steps.compat import documents_of
-from panel_langchain_steps.stream import on_page_loop
+from panel_langchain_steps.schedule import on_page_loop
 
 from .harness import CHROMIUM, launch_chromium, served
 

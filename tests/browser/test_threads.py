@@ -18,7 +18,7 @@ from tornado.websocket import WebSocketHandler
 
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.compat import documents_of
-from panel_langchain_steps.stream import on_page_loop
+from panel_langchain_steps.schedule import on_page_loop
 from panel_langchain_steps.testing import ScriptedChatModel
 
 from .conftest import deep_text, run_in_session
