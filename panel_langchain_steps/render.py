@@ -126,10 +126,14 @@ def label(run: RunRecord) -> str:
     if run.kind == "chain" and run.name and run.metadata.get("lc_agent_name") == run.name:
         return f"Agent {run.name}"  # an agent made with create_agent(..., name=...)
     kind = _KIND_LABELS.get(run.kind)
+    return f"{kind} {shown_name(run)}" if kind else shown_name(run)
+
+
+def shown_name(run: RunRecord) -> str:
+    """The run's name as every view shows it: a tool's with its key arguments ("get_weather · Paris")."""
     name = run.name or {"llm": "model", "tool": "tool", "retriever": "retriever"}.get(run.kind, "step")
-    shown = f"{kind} {name}" if kind else name
     argument = key_argument(run.inputs) if run.kind == "tool" else ""
-    return f"{shown} · {argument}" if argument else shown
+    return f"{name} · {argument}" if argument else name
 
 
 def key_argument(inputs: Any) -> str:

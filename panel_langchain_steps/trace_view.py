@@ -28,6 +28,7 @@ from panel.io.state import set_curdoc
 from panel.viewable import Viewer
 
 from . import usage
+from .render import shown_name
 from .safety import SafeMarkdown, code_text, inline_text, plain_text, redact, to_json
 from .stream import on_page_loop
 from .trace import FAILED, KINDS, RUNNING, STATUSES, RunRecord, Trace, _jsonable
@@ -43,6 +44,8 @@ _COLUMNS = ("toggle", "run", "kind", "status", "duration", "tokens", "id")
 #: during which Panel 1.9 drops the rows sent to it (docs/trace-view.md, Live).
 _TYPES = {"duration": "float64", "tokens": "int64"}
 _ROWS_SHOWN = 40  # waterfall rows in view at first; pan or zoom for the rest
+#: The error button's labels: with failed runs to go to, and without.
+NEXT_ERROR, NO_ERRORS = "Next error", "No errors"
 
 
 class TraceView(Viewer):
@@ -149,7 +152,7 @@ class TraceView(Viewer):
             min_height=200,
             css_classes=["trace-detail"],
         )
-        self._next_error = pn.widgets.Button(label="Next error", color="danger")
+        self._next_error = pn.widgets.Button(label=NO_ERRORS, color="danger", disabled=True)
         self._next_error.on_click(lambda _: self.next_error())
         self._layout = pn.Column(
             pn.Row(
@@ -326,10 +329,9 @@ class TraceView(Viewer):
             self._running.add(run.id)
         else:
             self._running.discard(run.id)
-        name = run.name or run.kind
         return {
             "toggle": toggle,
-            "run": "\u00a0\u00a0" * depth + f"{KIND_ICONS.get(run.kind, '•')} {name}",
+            "run": "\u00a0\u00a0" * depth + f"{KIND_ICONS.get(run.kind, '•')} {shown_name(run)}",
             "kind": run.kind,
             "status": f"{STATUS_ICONS.get(run.status, '')} {run.status}",
             "duration": round(run.elapsed, 3),
@@ -347,7 +349,7 @@ class TraceView(Viewer):
             "color": KIND_COLORS.get(run.kind, "#bab0ac"),
             "line": FAILED_COLOR if failed else KIND_COLORS.get(run.kind, "#bab0ac"),
             "alpha": 0.45 if run.status == RUNNING else 0.9,
-            "name": run.name or run.kind,
+            "name": shown_name(run),
             "kind": run.kind,
             "status": run.status,
             "duration": f"{run.elapsed:.3f} s",
@@ -396,7 +398,12 @@ class TraceView(Viewer):
 
     @param.depends("prices", "text_limit", watch=True)
     def _refresh_summary(self) -> None:
-        self._totals.object = totals_text(self.trace, self.prices)
+        numbers = totals(self.trace, self.prices)
+        self._totals.object = totals_text(numbers)
+        # Next error only while there is one to go to.
+        label = NEXT_ERROR if numbers["errors"] else NO_ERRORS
+        if self._next_error.label != label:
+            self._next_error.param.update(label=label, disabled=not numbers["errors"])
         self._show_detail()
 
     def _show_detail(self) -> None:
@@ -532,7 +539,8 @@ def _bar_data(bars: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 def _haystack(run: RunRecord) -> str:
     error = run.error or {}
-    return " ".join((run.name, run.kind, run.status, run.model or "", error.get("message", ""))).casefold()
+    fields = (shown_name(run), run.kind, run.status, run.model or "", error.get("message", ""))
+    return " ".join(fields).casefold()
 
 
 def _error_line(run: RunRecord) -> str:
@@ -561,9 +569,8 @@ def totals(trace: Trace, prices: dict[str, tuple[float, float]] | None = None) -
     }
 
 
-def totals_text(trace: Trace, prices: dict[str, tuple[float, float]] | None = None) -> str:
-    """The totals as one line of Markdown (numbers only)."""
-    numbers = totals(trace, prices)
+def totals_text(numbers: dict[str, Any]) -> str:
+    """`totals` as one line of Markdown (numbers only)."""
     parts = [
         f"**{numbers['runs']:,}** runs",
         f"wall **{numbers['wall_time']:.2f} s**",
@@ -587,7 +594,7 @@ def totals_text(trace: Trace, prices: dict[str, tuple[float, float]] | None = No
 
 def detail_text(run: RunRecord, limit: int | None = 20_000) -> str:
     """One run's detail as inert Markdown: every untrusted value redacted and escaped."""
-    lines = [f"### {KIND_ICONS.get(run.kind, '•')} {inline_text(run.name or run.kind)}", ""]
+    lines = [f"### {KIND_ICONS.get(run.kind, '•')} {inline_text(shown_name(run))}", ""]
     facts = [f"{run.kind}", f"{run.status}", f"{run.elapsed:.3f} s"]
     if run.model:
         facts.append(inline_text(run.model))
