@@ -59,7 +59,7 @@ _DETAILS = (("cache_read", "cache read"), ("cache_creation", "cache write"), ("r
 EVENTS_SHOWN = 20
 EVENT_CHARS = 500
 
-#: What a model step says when its text is the reply's answer.
+#: What a step says when its text (a model's, or a chain's result) is the reply's answer.
 ANSWERED = "The answer is shown below the steps."
 
 _KIND_LABELS = {"tool": "Tool", "llm": "Model", "retriever": "Retriever"}
@@ -185,7 +185,7 @@ TITLE_FIELDS = {
     "kind": '"chain", "tool", "llm" or "retriever"',
     "status": '"pending", "running", "success", "failed", "stopped" or "paused"',
     "state": 'how it stands, e.g. "running…" or "done in 1.2 s" ("answer below · done in 1.2 s" for '
-    "the model step whose text became the reply's answer)",
+    "the step whose text became the reply's answer)",
     "elapsed": 'its time so far, e.g. "1.2 s"',
     "model": "the model's name (model runs), else empty",
 }
@@ -312,7 +312,7 @@ class Renderer(param.Parameterized):
             parts += data("query", run.inputs, "Query")
         for section in ("reasoning", "text"):
             text = run.text_of(section)
-            if text and section == "text" and answer_below:
+            if section == "text" and answer_below:  # its text, or a chain's result
                 parts.append(("answered", ANSWERED if plain else f"*{ANSWERED}*"))
             elif text:
                 parts.append((f"text:{section}", text))
