@@ -74,7 +74,7 @@ class Reply:
         """The reply as chat history: the turn's answer as the model wrote it (and, with the
         handler's ``serialize_steps``, a summary of the steps), never the layout of steps.
         Panel's label options do not apply."""
-        return self.history() if self.history is not None else ""
+        return self.history() if self.history is not None else self.added_text("")
 
     def added_text(self, answer: str) -> str:
         """The app's own text that the reply shows after ``answer``: "" when it repeats it."""

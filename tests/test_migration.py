@@ -239,6 +239,22 @@ async def test_text_streamed_into_the_reply_is_a_block_of_its_own(make_handler, 
     assert reply.serialize() == "\n\n".join(filter(None, [ANSWER, shown]))
 
 
+async def test_a_reply_the_app_wrote_into_without_runs_stays(make_handler):
+    """The reply is sent ahead when the callback starts; text streamed into it is kept, with no card."""
+    chat = ChatInterface()
+    handler = make_handler(chat, flush_interval=5)
+
+    async def respond(contents, user, instance):
+        instance.stream("Hello from the app.", message=instance.objects[-1])
+
+    chat.callback = respond
+    await ask(chat, handler)
+    (reply,) = replies(chat)
+    assert reply.object.objects[0].visible is False  # no steps, no card
+    assert added(reply).visible and answer_text(reply) == ""
+    assert chat.serialize()[-1] == {"role": "assistant", "content": "Hello from the app."}
+
+
 # -- panel-chat-examples' math assistant: LangChain's classic LLMMathChain ------------------------
 
 EXPRESSION = "```text\n37593 * 67\n```"
