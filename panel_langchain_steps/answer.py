@@ -8,7 +8,13 @@ The answer is what the turn produced:
   text: a math chain's ``Answer: 2518731`` after its model wrote the
   expression, an ``AgentExecutor``'s ``output``;
 - else the text of the turn's last model call that speaks for the turn (not
-  inside a tool), unless that call asked for tools: an agent's answer.
+  inside a tool), unless that call asked for tools: an agent's answer;
+- but when the handler saw only part of the turn (it was given to a model's
+  constructor) and the app streamed text of its own into the reply, that
+  text is the result, and no run's text is the answer.
+
+Text the app adds to the reply, or returns, that `repeats` the answer is not
+shown again.
 """
 
 from __future__ import annotations
