@@ -121,6 +121,8 @@ class TraceView(Viewer):
         self._order: list[str] = []  # run ids in tree order: the row of each run
         self._row: dict[str, int] = {}
         self._depth: dict[str, int] = {}
+        #: Each row's run name as shown (`shown_name`: a tool's key arguments take redaction to find).
+        self._names: dict[str, str] = {}
         self._running: set[str] = set()  # rows whose durations grow at each refresh
         self._origin = 0.0  # the earliest start: time zero of the waterfall
         self._timer: threading.Timer | None = None
@@ -275,7 +277,7 @@ class TraceView(Viewer):
             runs = list(self.trace.runs)
             self._order = order if order is not None and len(order) == len(runs) else [run.id for run in runs]
             self._row = {run.id: index for index, run in enumerate(runs)}
-            self._depth, self._running = {}, set()
+            self._depth, self._running, self._names = {}, set(), {}
             self._origin = min((run.start_time for run in runs if run.start_time), default=0.0)
             rows = [self._table_row(run) for run in runs]
             bars = _bar_data([self._bar(index, run) for index, run in enumerate(runs)])
@@ -329,15 +331,20 @@ class TraceView(Viewer):
             self._running.add(run.id)
         else:
             self._running.discard(run.id)
+        name = self._names[run.id] = shown_name(run)
         return {
             "toggle": toggle,
-            "run": "\u00a0\u00a0" * depth + f"{KIND_ICONS.get(run.kind, '•')} {shown_name(run)}",
+            "run": "\u00a0\u00a0" * depth + f"{KIND_ICONS.get(run.kind, '•')} {name}",
             "kind": run.kind,
             "status": f"{STATUS_ICONS.get(run.status, '')} {run.status}",
             "duration": round(run.elapsed, 3),
             "tokens": usage.tokens(run.usage)["total"],
             "id": run.id,
         }
+
+    def _name(self, run: RunRecord) -> str:
+        """The run's name as its row shows it."""
+        return self._names.get(run.id) or shown_name(run)
 
     def _bar(self, index: int, run: RunRecord) -> dict[str, Any]:
         start = (run.start_time - self._origin) if run.start_time else 0.0
@@ -349,7 +356,7 @@ class TraceView(Viewer):
             "color": KIND_COLORS.get(run.kind, "#bab0ac"),
             "line": FAILED_COLOR if failed else KIND_COLORS.get(run.kind, "#bab0ac"),
             "alpha": 0.45 if run.status == RUNNING else 0.9,
-            "name": shown_name(run),
+            "name": self._name(run),
             "kind": run.kind,
             "status": run.status,
             "duration": f"{run.elapsed:.3f} s",
@@ -439,7 +446,7 @@ class TraceView(Viewer):
         if any(ancestor.id in self.collapsed for ancestor in self.trace.ancestors(run)):
             return False
         needle = self.search.casefold()
-        return not needle or needle in _haystack(run)
+        return not needle or needle in _haystack(run, self._name(run))
 
     @param.depends("search", "kinds", "statuses", "collapsed", watch=True)
     def _on_filters(self) -> None:
@@ -537,9 +544,9 @@ def _bar_data(bars: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {key: [bar[key] for bar in bars] for key in keys}
 
 
-def _haystack(run: RunRecord) -> str:
+def _haystack(run: RunRecord, name: str) -> str:
     error = run.error or {}
-    fields = (shown_name(run), run.kind, run.status, run.model or "", error.get("message", ""))
+    fields = (name, run.kind, run.status, run.model or "", error.get("message", ""))
     return " ".join(fields).casefold()
 
 
