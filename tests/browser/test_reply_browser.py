@@ -78,17 +78,20 @@ def test_a_pending_approval_is_in_view_and_holds_new_messages(open_app, tool_app
         assert log.errors == []
 
 
-@pytest.mark.parametrize("attached", ["run time", "constructor"])
-def test_the_math_assistant_shows_its_result_once_on_its_own(open_app, attached):
+@pytest.mark.parametrize(
+    ("attached", "gives"), [("run time", "stream"), ("run time", "send"), ("constructor", "stream")]
+)
+def test_the_math_assistant_shows_its_result_once_on_its_own(open_app, attached, gives):
     """panel-chat-examples' math assistant (LLMMathChain; its callback streams the chain's answer into
-    the reply): the result shows once, as a paragraph of its own; the model's expression stays in
-    its step. With the handler on the model's constructor it sees no chain: the app's text is the result."""
+    the reply, or sends it): the result shows once, as a paragraph of its own; the model's expression
+    stays in its step. With the handler on the model's constructor it sees no chain: the app's text
+    is the result."""
 
     def app() -> pn.chat.ChatInterface:
         chat = pn.chat.ChatInterface(height=600)
         # A model that takes a moment, as a real one does: the reply is in the feed (sent ahead a
         # loop turn after the callback started) by the time the app streams into the feed's last message.
-        chat.callback = math_assistant(ChatStepCallbackHandler(chat), attached, token_delay=0.02)
+        chat.callback = math_assistant(ChatStepCallbackHandler(chat), attached, gives, token_delay=0.02)
         return chat
 
     with open_app(app, viewport={"width": 900, "height": 700}) as (page, log, _):
