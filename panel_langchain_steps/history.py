@@ -1,14 +1,13 @@
 """The chat stays a chat: what a reply is as history for the next model call.
 
 Panel builds a chat's history with ``ChatFeed.serialize()``, which asks each
-message for its text. A reply holding steps serializes to the turn's answer,
-exactly as the model wrote it, and (with the handler's ``serialize_steps``)
-a short readable summary of the steps before it: never the layout or the trace.
+message for its text. A reply holding steps serializes to the turn's answer as
+it was written (see `answer.py`), then any text the app added to the reply,
+and (with the handler's ``serialize_steps``) a short readable summary of the
+steps before them: never the layout or the trace.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from .render import calls_text, format_duration
 from .safety import redact, shorten, to_json
@@ -17,31 +16,6 @@ from .usage import summary
 
 #: Longest tool input or output quoted in a step summary.
 SUMMARY_CHARS = 200
-
-
-def speaks_for_turn(trace: Trace, run: RunRecord) -> bool:
-    """Whether a model run may speak for the whole turn: not inside a tool (a subagent called as a
-    tool answers the agent, not the user). An agent used as a graph's node may: when its model call
-    is the turn's last, its text is the answer."""
-    if "nostream" in run.tags:
-        return False
-    return all(ancestor.kind == "chain" for ancestor in trace.ancestors(run))
-
-
-def answer_run(trace: Trace, root_ids: Iterable[str]) -> RunRecord | None:
-    """The model run whose text is the turns' answer: the last that spoke for them and called no tools."""
-    found = None
-    for root_id in root_ids:
-        for run in trace.runs_of(root_id):
-            if (
-                run.kind == "llm"
-                and run.text_length("text")
-                and not run.tool_calls
-                and speaks_for_turn(trace, run)
-                and (found is None or run.start_time >= found.start_time)
-            ):
-                found = run
-    return found
 
 
 def steps_summary(runs: list[RunRecord]) -> str:
@@ -66,14 +40,13 @@ def steps_summary(runs: list[RunRecord]) -> str:
     return "\n".join(lines)
 
 
-def history_text(trace: Trace, root_ids: list[str], owner: RunRecord | None, steps: bool) -> str:
-    """A reply as chat history: its answer, with a summary of its steps before it when ``steps``."""
-    answer = owner if owner is not None else answer_run(trace, root_ids)
-    text = answer.text_of("text") if answer is not None else ""
+def history_text(trace: Trace, root_ids: list[str], answer: str, steps: bool) -> str:
+    """A reply as chat history: its answer (see `answer.py`), with a summary of its steps before it
+    when ``steps``."""
     if not steps:
-        return text
+        return answer
     runs = [run for root_id in root_ids for run in trace.runs_of(root_id)]
-    return "\n\n".join(filter(None, [steps_summary(runs), text]))
+    return "\n\n".join(filter(None, [steps_summary(runs), answer]))
 
 
 def count(number: int, noun: str) -> str:

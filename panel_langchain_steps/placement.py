@@ -13,6 +13,7 @@ from bokeh.document import Document
 from panel.chat import ChatFeed, ChatMessage
 from panel.layout.base import ListLike
 
+from .answer import repeats
 from .compat import BUSY_STATES, callback_state, documents_of, scroll_to_latest, watch_callback_state
 from .material import card_type
 from .render import markdown
@@ -31,13 +32,18 @@ ACCEPTED = "a ChatFeed or ChatInterface, a ChatMessage, a list-like Panel layout
 
 
 class Reply:
-    """One turn's reply in a chat feed: a card of steps, then the answer.
+    """One turn's reply in a chat feed: a card of steps, the answer, then the app's own text.
 
     The card is collapsed once the turn succeeded (it stays open when it
-    failed, was stopped or paused, to show why); the answer (the text of the
-    model call that ended the turn) streams below it as the reply's own text.
+    failed, was stopped or paused, to show why); the answer (what the turn
+    produced, see `answer.py`) streams below it as the reply's own text.
     The steps go into a column that the card holds from the start (see
     `material.py`: a React card can miss a change of its children).
+
+    Text the app streams into the reply itself (``chat.stream(text,
+    message=reply_message)``, as apps written for Panel's former handler do)
+    goes into a Markdown block of its own, last: Panel streams into a
+    message's last text pane. It is shown unless it repeats the answer.
     """
 
     def __init__(self, card: type[pn.Card] = pn.Card) -> None:
@@ -51,7 +57,10 @@ class Reply:
             css_classes=["chat-steps"],
         )
         self.answer = pn.Column(sizing_mode="stretch_width", margin=0, css_classes=["reply-answer"])
-        self.layout = pn.Column(self.card, self.answer, sizing_mode="stretch_width", margin=0)
+        #: What the app streams into the reply message itself, hidden until the view shows it.
+        self.added = markdown("", "reply-added")
+        self.added.visible = False
+        self.layout = pn.Column(self.card, self.answer, self.added, sizing_mode="stretch_width", margin=0)
         self.message: ChatMessage | None = None
         #: The run whose text is the answer now, and the text shown for it.
         self.owner: Any = None
@@ -65,7 +74,18 @@ class Reply:
         """The reply as chat history: the turn's answer as the model wrote it (and, with the
         handler's ``serialize_steps``, a summary of the steps), never the layout of steps.
         Panel's label options do not apply."""
-        return self.history() if self.history is not None else ""
+        return self.history() if self.history is not None else self.added_text("")
+
+    def added_text(self, answer: str) -> str:
+        """The app's own text that the reply shows after ``answer``: "" when it repeats it."""
+        added = self.added.object or ""
+        return "" if repeats(answer, added) else added.strip()
+
+    def show_added(self, answer: str) -> None:
+        """Show the app's own text, unless it repeats ``answer`` (the answer shows it already)."""
+        shown = bool(self.added_text(answer))
+        if self.added.visible != shown:
+            self.added.visible = shown
 
     def clear_answer(self) -> None:
         """Take the answer away (its run turned out to call tools)."""
@@ -223,9 +243,15 @@ class FeedPlacement(Placement):
             self.waiting = self.reply()
 
     def withdraw(self) -> None:
-        """The callback ended without a turn: take back the reply sent ahead for it."""
+        """The callback ended without a turn: take back the reply sent ahead for it (unless the app
+        wrote into it: then it is that text alone)."""
         reply, self.waiting = self.waiting, None
-        if reply is not None and reply.message in self.feed.objects:
+        if reply is None or reply.message not in self.feed.objects:
+            return
+        if reply.added_text(""):
+            reply.finish(0, "", collapse=True)
+            reply.show_added("")
+        else:
             self.feed.remove(reply.message)
 
     def await_decision(self, waiting: bool) -> None:

@@ -57,7 +57,7 @@ PAUSE_TEXT = "paused, waiting for input"
 EVENTS_SHOWN = 20
 EVENT_CHARS = 500
 
-#: What a model step says when its text is the reply's answer.
+#: What a step says when its text (a model's, or a chain's result) is the reply's answer.
 ANSWERED = "The answer is shown below the steps."
 
 _KIND_LABELS = {"tool": "Tool", "llm": "Model", "retriever": "Retriever"}
@@ -124,10 +124,14 @@ def label(run: RunRecord) -> str:
     if run.kind == "chain" and run.name and run.metadata.get("lc_agent_name") == run.name:
         return f"Agent {run.name}"  # an agent made with create_agent(..., name=...)
     kind = _KIND_LABELS.get(run.kind)
+    return f"{kind} {shown_name(run)}" if kind else shown_name(run)
+
+
+def shown_name(run: RunRecord) -> str:
+    """The run's name as every view shows it: a tool's with its key arguments ("get_weather · Paris")."""
     name = run.name or {"llm": "model", "tool": "tool", "retriever": "retriever"}.get(run.kind, "step")
-    shown = f"{kind} {name}" if kind else name
     argument = key_argument(run.inputs) if run.kind == "tool" else ""
-    return f"{shown} · {argument}" if argument else shown
+    return f"{name} · {argument}" if argument else name
 
 
 def key_argument(inputs: Any) -> str:
@@ -179,7 +183,7 @@ TITLE_FIELDS = {
     "kind": '"chain", "tool", "llm" or "retriever"',
     "status": '"pending", "running", "success", "failed", "stopped" or "paused"',
     "state": 'how it stands, e.g. "running…" or "done in 1.2 s" ("answer below · done in 1.2 s" for '
-    "the model step whose text became the reply's answer)",
+    "the step whose text became the reply's answer)",
     "elapsed": 'its time so far, e.g. "1.2 s"',
     "model": "the model's name (model runs), else empty",
 }
@@ -306,7 +310,7 @@ class Renderer(param.Parameterized):
             parts += data("query", run.inputs, "Query")
         for section in ("reasoning", "text"):
             text = run.text_of(section)
-            if text and section == "text" and answer_below:
+            if section == "text" and answer_below:  # its text, or a chain's result
                 parts.append(("answered", ANSWERED if plain else f"*{ANSWERED}*"))
             elif text:
                 parts.append((f"text:{section}", text))

@@ -29,9 +29,10 @@ from panel.io.state import set_curdoc
 from panel.layout.base import ListLike
 from panel.viewable import Viewable
 
+from .answer import Answer, answer_of, may_answer, repeats
 from .approval import ApprovalPrompt, Resumption
 from .compat import models_found_once
-from .history import history_text, speaks_for_turn
+from .history import history_text
 from .material import step_type
 from .placement import FeedPlacement, Placement, Reply, placement_for
 from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text, turn_summary
@@ -354,10 +355,11 @@ class StepsView:
                 while isinstance(above, Slot) and _same_error(above.run, run):
                     above.asks = False
                     above = above.parent
-        if run.kind == "llm" and self._answers and run.text_length("text") and self._may_answer(run):
+        if may_answer(self.trace, run):
             if turn.candidate is None or run.start_time >= turn.candidate.start_time:
                 turn.candidate = run
-            self._dirty_turns[turn] = None
+            if self._answers:
+                self._dirty_turns[turn] = None
         if run.status == PAUSED:
             turn.paused = True
         turn.finished = False  # events may come after the root's end: its summary is redone
@@ -454,15 +456,21 @@ class StepsView:
             stack.extend(child.children)
         return False
 
-    def _may_answer(self, run: RunRecord) -> bool:
-        """Whether a model run speaks for the whole turn (not inside a tool or a subgraph)."""
-        return speaks_for_turn(self.trace, run)
+    def _answer(self, node: LayoutNode) -> Answer | None:
+        """The answer of the reply (or layout) that ``node`` is: the rule is `answer.answer_of`."""
+        added = node.reply.added.object if node.reply is not None else ""
+        turns = [(turn.root, turn.candidate) for turn in self._turns.values() if turn.node is node]
+        return answer_of(turns, added or "")
 
     def _history(self, reply: Reply) -> str:
-        """A reply as chat history: its answer as written (and a summary of its steps, if asked)."""
+        """A reply as chat history: its answer as written, then the app's own text in it (and a
+        summary of its steps before them, if asked)."""
         with self._lock:
-            roots = [turn.root_id for turn in self._turns.values() if turn.reply is reply]
-            return history_text(self.trace, roots, reply.owner, self._serialize_steps)
+            turns = [turn for turn in self._turns.values() if turn.reply is reply]
+            answer = self._answer(turns[0].node) if turns else None
+            said = answer.text if answer is not None else ""
+            text = "\n\n".join(filter(None, [said, reply.added_text(said)]))
+            return history_text(self.trace, [turn.root_id for turn in turns], text, self._serialize_steps)
 
     def _reshow(self) -> None:
         """Show every turn again under new display options, from its record (no Panel work here).
@@ -545,35 +553,41 @@ class StepsView:
         if node.target is None:
             node.reply = self._placement.reply()
             node.reply.history = lambda reply=node.reply: self._history(reply)
+            node.reply.added.param.watch(lambda _: self._added(turn), "object")
             node.target = node.reply.steps
             self._allowance = 0  # a new message is a pass's worth of work: its steps come next
             self._dirty_nodes[node] = None
         elif turn.root is not None and not turn.root.ended:
             node.reply.running()  # a paused turn's reply, continued
         turn.reply = node.reply
-        if self._answers:
-            self._draw_answer(turn)
+        self._draw_answer(turn)
 
     def _draw_answer(self, turn: Turn) -> None:
-        """The reply's answer: the text of the turn's last model run that did not call tools."""
+        """The reply's answer (what its turns produced, see `answer.py`), then the app's own text."""
         reply = turn.reply
-        owner = turn.candidate
-        if owner is not None and owner.ended and owner.tool_calls:
-            owner = None
-        # A turn without an answer leaves alone the answer of the turn it continues.
-        if owner is not reply.owner and (owner is not None or reply.owner is turn.candidate):
+        answer = self._answer(turn.node) if self._answers else None
+        owner = answer.run if answer is not None else None
+        if owner is not reply.owner:
             previous, reply.owner = reply.owner, owner
             reply.clear_answer()
             for run in (previous, owner):
                 if run is not None and run.id in self._slots:
                     self._rebuild(self._slots[run.id])
                     self._dirty_slots[self._slots[run.id]] = None  # its title says where its text went
-        if owner is not None:
+        if answer is not None:
             if reply.text is None:
                 reply.text = StepText(lambda source: _appended(reply.answer, markdown(source)))
-            reply.text.show(owner.text_of("text"))
+            reply.text.show(answer.text)
             if owner.status == STOPPED:
                 reply.mark_stopped()
+        reply.show_added(answer.text if answer is not None else "")
+
+    def _added(self, turn: Turn) -> None:
+        """The app streamed text into the turn's reply itself: show it (or not) at the next tick."""
+        with self._lock:
+            if turn.root_id in self._turns:
+                self._dirty_turns[turn] = None
+        self._ticker.wake()
 
     def _finish(self, turn: Turn) -> None:
         if isinstance(self._placement, FeedPlacement) and (
@@ -854,15 +868,13 @@ class StepsView:
         turn = self._last_call_turn
         if turn is None or not self._placement.calling(turn.call):
             return
-        candidates = [t.candidate for t in self._turns.values() if t.node is turn.node and t.candidate]
-        answer = max(candidates, key=lambda run: run.start_time, default=None)
-        if answer is None or not answer.ended or answer.tool_calls:
+        answer = self._answer(turn.node)
+        if answer is None or not answer.run.ended:
             return
-        text = answer.text_of("text").strip()
         for message in added:
             shown = getattr(message, "object", None)
             shown = getattr(shown, "content", shown)
-            if text and isinstance(shown, str) and shown.strip() == text:
+            if isinstance(shown, str) and repeats(answer.text, shown):
                 self._placement.feed.remove(message)
 
     def _send_ahead(self) -> None:

@@ -26,6 +26,7 @@ from bokeh.plotting import figure
 from panel.viewable import Viewer
 
 from . import usage
+from .render import shown_name
 from .safety import SafeMarkdown, code_text, inline_text, plain_text, redact, to_json
 from .schedule import Ticker, call_soon
 from .trace import FAILED, KINDS, RUNNING, STATUSES, RunRecord, Trace
@@ -43,6 +44,8 @@ _COLUMNS = ("toggle", "run", "kind", "status", "duration", "tokens", "id")
 #: during which Panel 1.9 drops the rows sent to it (docs/trace-view.md, Live).
 _TYPES = {"duration": "float64", "tokens": "int64"}
 _ROWS_SHOWN = 40  # waterfall rows in view at first; pan or zoom for the rest
+#: The error button's labels: with failed runs to go to, and without.
+NEXT_ERROR, NO_ERRORS = "Next error", "No errors"
 
 
 class TraceView(Viewer):
@@ -118,6 +121,8 @@ class TraceView(Viewer):
         self._order: list[str] = []  # run ids in tree order: the row of each run
         self._row: dict[str, int] = {}
         self._depth: dict[str, int] = {}
+        #: Each row's run name as shown (`shown_name`: a tool's key arguments take redaction to find).
+        self._names: dict[str, str] = {}
         self._running: set[str] = set()  # rows whose durations grow at each refresh
         self._origin = 0.0  # the earliest start: time zero of the waterfall
         self._frame = _table_frame([])
@@ -147,7 +152,7 @@ class TraceView(Viewer):
             min_height=200,
             css_classes=["trace-detail"],
         )
-        self._next_error = pn.widgets.Button(label="Next error", color="danger")
+        self._next_error = pn.widgets.Button(label=NO_ERRORS, color="danger", disabled=True)
         self._next_error.on_click(lambda _: self.next_error())
         self._layout = pn.Column(
             pn.Row(
@@ -265,7 +270,7 @@ class TraceView(Viewer):
             runs = list(self.trace.runs)
             self._order = order if order is not None and len(order) == len(runs) else [run.id for run in runs]
             self._row = {run.id: index for index, run in enumerate(runs)}
-            self._depth, self._running = {}, set()
+            self._depth, self._running, self._names = {}, set(), {}
             self._origin = min((run.start_time for run in runs if run.start_time), default=0.0)
             rows = [self._table_row(run) for run in runs]
             bars = _bar_data([self._bar(index, run) for index, run in enumerate(runs)])
@@ -319,7 +324,7 @@ class TraceView(Viewer):
             self._running.add(run.id)
         else:
             self._running.discard(run.id)
-        name = run.name or run.kind
+        name = self._names[run.id] = shown_name(run)
         return {
             "toggle": toggle,
             "run": "\u00a0\u00a0" * depth + f"{KIND_ICONS.get(run.kind, '•')} {name}",
@@ -329,6 +334,10 @@ class TraceView(Viewer):
             "tokens": usage.tokens(run.usage)["total"],
             "id": run.id,
         }
+
+    def _name(self, run: RunRecord) -> str:
+        """The run's name as its row shows it."""
+        return self._names.get(run.id) or shown_name(run)
 
     def _bar(self, index: int, run: RunRecord) -> dict[str, Any]:
         start = (run.start_time - self._origin) if run.start_time else 0.0
@@ -340,7 +349,7 @@ class TraceView(Viewer):
             "color": KIND_COLORS.get(run.kind, "#bab0ac"),
             "line": FAILED_COLOR if failed else KIND_COLORS.get(run.kind, "#bab0ac"),
             "alpha": 0.45 if run.status == RUNNING else 0.9,
-            "name": run.name or run.kind,
+            "name": self._name(run),
             "kind": run.kind,
             "status": run.status,
             "duration": f"{run.elapsed:.3f} s",
@@ -389,7 +398,12 @@ class TraceView(Viewer):
 
     @param.depends("prices", "text_limit", watch=True)
     def _refresh_summary(self) -> None:
-        self._totals.object = totals_text(self.trace, self.prices)
+        numbers = totals(self.trace, self.prices)
+        self._totals.object = totals_text(numbers)
+        # Next error only while there is one to go to.
+        label = NEXT_ERROR if numbers["errors"] else NO_ERRORS
+        if self._next_error.label != label:
+            self._next_error.param.update(label=label, disabled=not numbers["errors"])
         self._show_detail()
 
     def _show_detail(self) -> None:
@@ -425,7 +439,7 @@ class TraceView(Viewer):
         if any(ancestor.id in self.collapsed for ancestor in self.trace.ancestors(run)):
             return False
         needle = self.search.casefold()
-        return not needle or needle in _haystack(run)
+        return not needle or needle in _haystack(run, self._name(run))
 
     @param.depends("search", "kinds", "statuses", "collapsed", watch=True)
     def _on_filters(self) -> None:
@@ -509,9 +523,10 @@ def _bar_data(bars: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {key: [bar[key] for bar in bars] for key in keys}
 
 
-def _haystack(run: RunRecord) -> str:
+def _haystack(run: RunRecord, name: str) -> str:
     error = run.error or {}
-    return " ".join((run.name, run.kind, run.status, run.model or "", error.get("message", ""))).casefold()
+    fields = (name, run.kind, run.status, run.model or "", error.get("message", ""))
+    return " ".join(fields).casefold()
 
 
 def _error_line(run: RunRecord) -> str:
@@ -540,9 +555,8 @@ def totals(trace: Trace, prices: dict[str, tuple[float, float]] | None = None) -
     }
 
 
-def totals_text(trace: Trace, prices: dict[str, tuple[float, float]] | None = None) -> str:
-    """The totals as one line of Markdown (numbers only)."""
-    numbers = totals(trace, prices)
+def totals_text(numbers: dict[str, Any]) -> str:
+    """`totals` as one line of Markdown (numbers only)."""
     parts = [
         f"**{numbers['runs']:,}** runs",
         f"wall **{numbers['wall_time']:.2f} s**",
@@ -562,7 +576,7 @@ def totals_text(trace: Trace, prices: dict[str, tuple[float, float]] | None = No
 
 def detail_text(run: RunRecord, limit: int | None = 20_000) -> str:
     """One run's detail as inert Markdown: every untrusted value redacted and escaped."""
-    lines = [f"### {KIND_ICONS.get(run.kind, '•')} {inline_text(run.name or run.kind)}", ""]
+    lines = [f"### {KIND_ICONS.get(run.kind, '•')} {inline_text(shown_name(run))}", ""]
     facts = [f"{run.kind}", f"{run.status}", f"{run.elapsed:.3f} s"]
     if run.model:
         facts.append(inline_text(run.model))

@@ -179,7 +179,8 @@ async def test_agent_trace_shows_the_chat_and_its_trace(tmp_path):
     assert answer_text(reply).startswith("Checked 3 servers: ")
     page.trace_view.refresh()
     tools = [row for row in page.trace_view.rows if row["kind"] == "tool"]
-    assert len(tools) == 3 and all(row["run"].endswith(" ping") for row in tools)
+    names = sorted(row["run"].strip("\u00a0") for row in tools)  # named as their steps: with the host
+    assert names == ["⚙ ping · web-001", "⚙ ping · web-002", "⚙ ping · web-003"]
     saved = Trace.load(page.save())
     assert [run.name for run in saved.runs] == [run.name for run in session.handler.trace.runs]
 

@@ -9,6 +9,8 @@ from conftest import QUESTION, adding_agent, call, until
 from langchain.agents import create_agent
 from langchain.agents.middleware import wrap_tool_call
 from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
 from panel.chat import ChatInterface
 
@@ -56,6 +58,57 @@ async def test_only_tools_with_an_async_stream(make_handler):
     (reply,) = chat.objects
     assert answer_text(reply) == "The sum is 3."
     assert outline(step_tree(reply)) == ["Tool add"]
+
+
+# -- a chain's result: the answer is what the turn produced -------------------------------------
+
+MODEL_TEXT = "The model's text."
+
+
+@pytest.mark.parametrize(
+    ("result", "answer"),
+    [
+        ("Done: 42", "Done: 42"),
+        ({"answer": "Done: 42"}, "Done: 42"),
+        ({"question": "q", "result": "Done: 42", "sources": ["a.md"]}, "Done: 42"),  # the named field
+        ("The key is sk-abcdefghijklmnopqrstuvwx", "The key is [redacted]"),
+        (f"  {MODEL_TEXT}\n", MODEL_TEXT),  # the model's text: the model answered, live
+        ({"first": "a", "second": "b"}, MODEL_TEXT),  # no one text field
+        ({"messages": ["a"]}, MODEL_TEXT),  # an agent's state
+        (42, MODEL_TEXT),
+        ({"answer": " "}, MODEL_TEXT),
+    ],
+)
+def test_a_chains_text_result_is_the_answer(make_handler, result, answer):
+    chat = ChatInterface()
+    handler = make_handler(chat)
+    model = ScriptedChatModel(responses=[MODEL_TEXT], streaming=True)
+    prompt = ChatPromptTemplate.from_messages([("user", "{question}")])
+    chain = prompt | model | RunnableLambda(lambda _: result)
+    chain.invoke({"question": "Why?"}, config={"callbacks": [handler]})
+    handler.flush()
+    (reply,) = chat.objects
+    assert answer_text(reply) == answer
+    assert reply.serialize() == answer
+    (step,) = (s for s in iter_steps(step_tree(reply)) if s["title"].startswith("Model"))
+    if answer == MODEL_TEXT:
+        assert " · answer below · " in step["title"]
+    else:  # its text stays in its step
+        assert " · answer below · " not in step["title"] and MODEL_TEXT in step["text"]
+
+
+def test_a_failed_chain_has_no_result(make_handler):
+    chat = ChatInterface()
+    handler = make_handler(chat)
+
+    def fail(_):
+        raise ValueError("no result")
+
+    chain = ScriptedChatModel(responses=[MODEL_TEXT]) | RunnableLambda(fail)
+    with pytest.raises(ValueError):
+        chain.invoke("Why?", config={"callbacks": [handler]})
+    handler.flush()
+    assert answer_text(chat.objects[0]) == MODEL_TEXT
 
 
 # -- the summary of a collapsed card ----------------------------------------------------

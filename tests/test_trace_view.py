@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
+import panel as pn
 import pytest
 from conftest import QUESTION, adding_agent, call, until
 from langchain.agents import create_agent
@@ -17,7 +18,7 @@ from panel.models.tabulator import DataTabulator
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.replay import replay
 from panel_langchain_steps.safety import render_markdown
-from panel_langchain_steps.testing import ScriptedChatModel
+from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, step_tree
 from panel_langchain_steps.trace import FAILED, SUCCESS, Trace
 from panel_langchain_steps.trace_view import TraceView, detail_text, totals
 
@@ -60,7 +61,7 @@ def test_rows_are_the_run_tree_in_order(document):
     assert names(view)[0] == "◇ LangGraph"
     assert [name for name in names(view) if name.lstrip().startswith(("✦", "⚙"))] == [
         "    ✦ scripted-model",
-        "    ⚙ add",
+        "    ⚙ add · 1, 2",
         "    ✦ scripted-model",
     ]
     assert len(view.rows) == len(view.trace)
@@ -121,6 +122,39 @@ async def test_live_view_refreshes_on_its_own(document):
     view.close()
 
 
+def test_a_tool_row_is_named_as_its_step_is(document, make_handler):
+    """One title rule in both views: a tool shows its key arguments in the chat's steps and in the tree."""
+    handler = make_handler(pn.Column())
+    adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
+    titles = [step["title"] for step in iter_steps(step_tree(handler.layout))]
+    view = shown(document, handler.trace)
+    (row,) = [name.strip() for name in names(view) if name.lstrip().startswith("⚙")]
+    assert row == "⚙ add · 1, 2"
+    assert any(title.startswith("Tool add · 1, 2 · done in") for title in titles)
+    view.search = "1, 2"  # the search finds what the tree shows
+    assert [name.strip() for name in names(view)] == ["⚙ add · 1, 2"]
+
+
+def error_button(view: TraceView) -> pn.widgets.Button:
+    (button,) = view.__panel__().select(pn.widgets.Button)
+    return button
+
+
+def test_next_error_is_there_only_while_a_run_failed(document):
+    trace = Trace()
+    view = shown(document, trace)
+    run = trace.start("r1", None, "tool", name="slow")
+    view.refresh()
+    assert (error_button(view).label, error_button(view).disabled) == ("No errors", True)
+    assert view.next_error() is None
+    trace.end(run, FAILED, error={"type": "Timeout", "message": "too slow", "traceback": ""})
+    view.refresh()
+    assert (error_button(view).label, error_button(view).disabled) == ("Next error", False)
+    error_button(view).clicks += 1  # as the user does
+    assert view.selected == "r1"
+
+
 def test_a_running_run_shows_as_running_then_ended(document):
     trace = Trace()
     view = shown(document, trace)
@@ -137,13 +171,13 @@ def test_search_kind_status_filters_and_collapse(document):
     view = shown(document, recorded(failing_agent()))
     assert len(view.rows) == len(view.trace)
     view.search = "explode"
-    assert names(view) == ["    ⚙ explode"]
+    assert names(view) == ["    ⚙ explode · x"]
     view.search = ""
     view.kinds = ["llm"]
     assert {row["kind"] for row in view.rows} == {"llm"}
     view.kinds = ["chain", "llm", "tool", "retriever"]
     view.statuses = [FAILED]
-    assert names(view) == ["◇ LangGraph", "  ◇ tools", "    ⚙ explode"]
+    assert names(view) == ["◇ LangGraph", "  ◇ tools", "    ⚙ explode · x"]
     view.statuses = [SUCCESS, FAILED]
     root = view.rows[0]["id"]
     view.collapsed = [root]

@@ -10,6 +10,7 @@ import pytest
 from conftest import QUESTION, adding_agent
 from playwright.sync_api import expect
 from test_examples import load
+from test_migration import RESULT, math_assistant
 
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.placement import DECIDE_FIRST
@@ -74,6 +75,43 @@ def test_a_pending_approval_is_in_view_and_holds_new_messages(open_app, tool_app
             expect(textarea).to_have_attribute("placeholder", "Send a message")
         expect(page.locator(".reply-answer").first).to_have_text("Done: Email to bob@example.com sent.")
         assert tool_approval.CALLS.count("send_email") == 2
+        assert log.errors == []
+
+
+@pytest.mark.parametrize(
+    ("attached", "gives"), [("run time", "stream"), ("run time", "send"), ("constructor", "stream")]
+)
+def test_the_math_assistant_shows_its_result_once_on_its_own(open_app, attached, gives):
+    """panel-chat-examples' math assistant (LLMMathChain; its callback streams the chain's answer into
+    the reply, or sends it): the result shows once, as a paragraph of its own; the model's expression
+    stays in its step. With the handler on the model's constructor it sees no chain: the app's text
+    is the result."""
+
+    def app() -> pn.chat.ChatInterface:
+        chat = pn.chat.ChatInterface(height=600)
+        # A model that takes a moment, as a real one does: the reply is in the feed (sent ahead a
+        # loop turn after the callback started) by the time the app streams into the feed's last message.
+        chat.callback = math_assistant(ChatStepCallbackHandler(chat), attached, gives, token_delay=0.02)
+        return chat
+
+    with open_app(app, viewport={"width": 900, "height": 700}) as (page, log, _):
+        send(page, "What is 37593 * 67?")
+        card = page.locator(".chat-steps .card-title")
+        expect(card).to_contain_text("done in")
+        answer, added = page.locator(".reply-answer"), page.locator(".reply-added")
+        if attached == "run time":
+            expect(answer).to_have_text(RESULT)
+            expect(added).to_be_hidden()
+        else:
+            expect(added).to_have_text(RESULT)
+            expect(answer).to_have_text("")
+        expect(page.locator("p", has_text=RESULT).filter(visible=True)).to_have_count(1)
+        # Never glued into another block (the expression's code block, say).
+        expect(page.locator("pre, code").filter(has_text="Answer:")).to_have_count(0)
+        page.locator(".chat-steps .card-header").first.click()  # the steps, as the user opens them
+        model = page.locator(".step-llm").first
+        model.locator(".card-header").first.click()
+        expect(model.locator("code", has_text="37593 * 67")).to_be_visible()
         assert log.errors == []
 
 

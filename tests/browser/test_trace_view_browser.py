@@ -59,6 +59,7 @@ def test_live_trace_in_the_browser(open_app, tmp_path):
 
     with open_app(app) as (page, log, _view):
         expect(page.locator(".tabulator").first).to_be_visible(timeout=TIMEOUT)
+        expect(page.get_by_role("button", name="No errors")).to_be_disabled()
         worker = threading.Thread(target=run_turns, args=(recorder,))
         worker.start()
         worker.join(60)
@@ -66,6 +67,7 @@ def test_live_trace_in_the_browser(open_app, tmp_path):
         wait_for_text(page, ".tabulator", HOSTILE)
         wait_for_text(page, ".tabulator", "failed")
         assert "scripted-model" in deep_text(page, ".tabulator")
+        assert "add · 1, 2" in deep_text(page, ".tabulator")  # named as its step in a chat
         wait_for_text(page, ".trace-totals", "1 errors")
         page.locator(".tabulator-row", has_text="add").first.click()
         wait_for_text(page, ".trace-detail", '"a": 1')
