@@ -1,4 +1,10 @@
-"""Where a turn's top-level steps go: a chat feed, a chat message, or any list-like layout."""
+"""Where a turn's top-level steps go: a chat feed, a chat message, or any list-like layout.
+
+A `Placement` gives each new turn its `LayoutNode` and says when a turn's
+reply goes on; a `FeedPlacement` also makes each turn's `Reply` message and
+tells its listener (the view) what the feed does: its callback starting,
+ending or stopped, and messages added or removed.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from .compat import BUSY_STATES, callback_state, documents_of, scroll_to_latest,
 from .material import card_type
 from .render import markdown
 from .safety import title_text
+from .steps_model import LayoutNode, Turn
 
 #: What the chat input says while a paused run waits for the user's decision.
 DECIDE_FIRST = "Approve or reject the pending call above to continue"
@@ -122,9 +129,25 @@ class Placement:
 
     def __init__(self, layout: ListLike):
         self.layout = layout
+        self._node = LayoutNode(layout)
+
+    def notify(self, listener: Any) -> None:
+        """Tell ``listener`` what the target does (a feed's calls and messages; nothing here)."""
 
     def configure(self, user: str | None, avatar: Any) -> None:
         """Take the handler's feed options."""
+
+    def new_turn(self, root_id: str, started: float) -> Turn:
+        """The turn of a new root run that started at ``started``: here, in the one layout."""
+        return Turn(root_id, self._node)
+
+    def open_reply(self, turn: Turn) -> bool:
+        """Make the turn's reply message if it has none yet; True if one was made."""
+        return False
+
+    def reply_goes_on(self, turn: Turn, turns: list[Turn]) -> bool:
+        """Whether the ended ``turn``'s reply, which shows ``turns``, is still going on."""
+        return False
 
     def await_decision(self, waiting: bool) -> None:
         """Whether a paused run waits for the user's Approve or Reject (a feed holds new messages)."""
@@ -171,8 +194,9 @@ class FeedPlacement(Placement):
         self._numbers = itertools.count(1)
         #: The feed's latest callback calls: (number, started, ended or None while running).
         self._calls: deque[list[Any]] = deque(maxlen=self.CALLS_KEPT)
-        self._on_call_start: list[Any] = []
-        self._on_call_end: list[Any] = []
+        self._listener: Any = None
+        #: The latest turn that started in a callback call: the next turn of that call shares its reply.
+        self.last_turn: Turn | None = None
         #: A reply sent when the feed's callback started, before its turn's first run.
         self.waiting: Reply | None = None
         self.deciding = False
@@ -181,25 +205,71 @@ class FeedPlacement(Placement):
         if callback_state(feed) in BUSY_STATES:
             self._calls.append([next(self._numbers), time.time(), None])
         watch_callback_state(feed, self._callback_state_changed)
+        feed.param.watch(self._objects_changed, "objects")
+
+    def notify(self, listener: Any) -> None:
+        """Tell ``listener`` when the feed's callback starts (``call_started()``), ends
+        (``call_ended()``) or was stopped (``call_stopped()``), and when messages are removed
+        (``messages_removed(present)``, the ids of those left) or added (``messages_added(added)``)."""
+        self._listener = listener
 
     def _callback_state_changed(self, state: str) -> None:
         running = bool(self._calls) and self._calls[-1][2] is None
+        listener = self._listener
         if state in BUSY_STATES and not running:
             self._calls.append([next(self._numbers), time.time(), None])
-            for listener in self._on_call_start:
-                listener()
+            if listener is not None:
+                listener.call_started()
         elif state not in BUSY_STATES and running:
             self._calls[-1][2] = time.time()
-            for listener in self._on_call_end:
-                listener()
+            if listener is not None:
+                listener.call_ended()
+        if state == "stopped" and listener is not None:  # the stop button: stop the runs too
+            listener.call_stopped()
 
-    def on_call_start(self, listener: Any) -> None:
-        """Call ``listener()`` whenever a call of the feed's callback starts."""
-        self._on_call_start.append(listener)
+    def _objects_changed(self, event: Any) -> None:
+        if self._listener is None:
+            return
+        self._listener.messages_removed({id(obj) for obj in event.new})
+        before = {id(obj) for obj in event.old}
+        added = [obj for obj in event.new if id(obj) not in before]
+        if added:
+            self._listener.messages_added(added)
 
-    def on_call_end(self, listener: Any) -> None:
-        """Call ``listener()`` whenever a call of the feed's callback ends."""
-        self._on_call_end.append(listener)
+    def new_turn(self, root_id: str, started: float) -> Turn:
+        """A new turn: one that starts in the same callback call as the last shares its reply."""
+        call = self.call_at(started or time.time())
+        last = self.last_turn
+        if call is not None and last is not None and last.call == call:
+            turn = Turn(root_id, last.node, last.reply, call)
+        else:
+            turn = Turn(root_id, LayoutNode(None), call=call)
+        if call is not None:
+            self.last_turn = turn
+        return turn
+
+    def open_reply(self, turn: Turn) -> bool:
+        node = turn.node
+        if node.target is None:
+            node.reply = self.reply()
+            node.target = node.reply.steps
+            return True
+        if turn.root is not None and not turn.root.ended:
+            node.reply.running()  # a paused turn's reply, continued
+        return False
+
+    def reply_goes_on(self, turn: Turn, turns: list[Turn]) -> bool:
+        """Its callback call, or another of its turns, is still running."""
+        return self.calling(turn.call) or any(t.root is None or not t.root.ended for t in turns)
+
+    def drop_repeats(self, messages: list[Any], answer: str) -> None:
+        """Remove messages that only repeat ``answer`` (apps written for Panel's former
+        ``PanelCallbackHandler`` often return the answer from the callback too)."""
+        for message in messages:
+            shown = getattr(message, "object", None)
+            shown = getattr(shown, "content", shown)
+            if isinstance(shown, str) and repeats(answer, shown):
+                self.feed.remove(message)
 
     def call_at(self, moment: float) -> int | None:
         """The number of the feed's callback call that was running at ``moment`` (None: none was)."""

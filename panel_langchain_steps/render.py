@@ -14,8 +14,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import param
-
 from . import usage
 from .compat import PatchingChatStep
 from .progress import PROGRESS
@@ -251,18 +249,12 @@ def turn_summary(runs: list[RunRecord], prices: usage.Prices | None = None) -> s
     return " · ".join(parts)
 
 
-class Renderer(param.Parameterized):
-    """Turns run records into step titles and body parts, as the handler's options say."""
+class Renderer:
+    """Turns run records into step titles and body parts, as the handler's options say
+    (``options``: an `options.ViewOptions`)."""
 
-    context_exception = param.String(default="summary")
-    title_function = param.Callable(default=None)
-    title_template = param.String(default=None, allow_None=True)
-    max_chars = param.Integer(default=20_000, allow_None=True)
-    prices = param.Dict(default={})
-    context_windows = param.Dict(default={})
-
-    def __init__(self, report: Callable[[RunRecord, str, BaseException], None], **params: Any):
-        super().__init__(**params)
+    def __init__(self, options: Any, report: Callable[[RunRecord, str, BaseException], None]):
+        self.options = options
         self._report = report
 
     def title(self, run: RunRecord, within: str | None = None, answered: bool = False) -> str:
@@ -271,16 +263,16 @@ class Renderer(param.Parameterized):
         ``within``: the LangGraph node the run's step also stands for; ``answered``: its text
         is the reply's answer.
         """
-        if self.title_function is not None:
+        if self.options.title_function is not None:
             try:
-                custom = self.title_function(run)
+                custom = self.options.title_function(run)
             except Exception as error:
                 self._report(run, "title function", error)
             else:
                 if custom is not None:
                     return title_text(str(custom))
         try:
-            return title_text(default_title(run, within, self.title_template, answered))
+            return title_text(default_title(run, within, self.options.title, answered))
         except Exception as error:
             self._report(run, "title template", error)
             return title_text(default_title(run, within, answered=answered))
@@ -321,7 +313,9 @@ class Renderer(param.Parameterized):
             args = call.get("args")
             if isinstance(args, str) and not plain:  # still streaming: the JSON so far
                 heading = f"**Calls {inline_text(str(call.get('name')))}**"
-                parts.append((f"call:{number}", f"{heading}\n\n{code_text(args, self.max_chars, 'json')}"))
+                parts.append(
+                    (f"call:{number}", f"{heading}\n\n{code_text(args, self.options.max_chars, 'json')}")
+                )
             else:
                 parts += data(f"call:{number}", args, f"Calls {call.get('name')}")
         footer = self.footer(run, markdown=not plain)
@@ -332,7 +326,7 @@ class Renderer(param.Parameterized):
                 parts += data("output", run.outputs, "Output")
             elif run.kind == "retriever" and run.status == SUCCESS:
                 parts += self._documents((run.outputs or {}).get("documents", []), plain)
-        if shows_error and run.error and self.context_exception != "ignore":
+        if shows_error and run.error and self.options.context_exception != "ignore":
             parts.append(("error", self._error(run.error, plain)))
         return parts
 
@@ -352,10 +346,10 @@ class Renderer(param.Parameterized):
             facts.append(f"first token {format_duration(first)}")
         if rate is not None and run.ended:
             facts.append(f"{rate:,.0f} tokens/s")
-        priced = usage.cost(run, self.prices)
+        priced = usage.cost(run, self.options.prices)
         if priced is not None:
             facts.append(usage.format_cost(priced))
-        window = self.context_windows.get(run.model or "")
+        window = self.options.context_windows.get(run.model or "")
         if window and counts["input"]:
             facts.append(f"context {counts['input'] / window:.0%} of {window:,}")
         return " · ".join(facts)
@@ -388,9 +382,9 @@ class Renderer(param.Parameterized):
         if value is None or value == "":
             return []
         if isinstance(value, str):
-            body = plain_text(value, self.max_chars)
+            body = plain_text(value, self.options.max_chars)
         else:
-            body = code_text(to_json(redact(value)), self.max_chars, "json")
+            body = code_text(to_json(redact(value)), self.options.max_chars, "json")
         return [(key, f"**{inline_text(heading)}**\n\n{body}")]
 
     def _plain(self, key: str, value: Any, heading: str) -> list[tuple[str, str]]:
@@ -398,14 +392,14 @@ class Renderer(param.Parameterized):
         if value is None or value == "":
             return []
         text = redact_text(value) if isinstance(value, str) else to_json(redact(value))
-        shown, note = clip(text, self.max_chars)
+        shown, note = clip(text, self.options.max_chars)
         return [(key, f"{shorten(heading)}:\n{shown}{note}")]
 
     def _documents(self, documents: list[dict[str, Any]], plain: bool = False) -> list[tuple[str, str]]:
         if not documents:
             return [("documents", "No documents found." if plain else "*No documents found.*")]
         parts = []
-        limit = min(DOCUMENT_CHARS, self.max_chars or DOCUMENT_CHARS)
+        limit = min(DOCUMENT_CHARS, self.options.max_chars or DOCUMENT_CHARS)
         for number, document in enumerate(documents, 1):
             metadata = redact(document.get("metadata") or {})
             source = metadata.get("source") or metadata.get("title") or f"Document {number}"
@@ -419,12 +413,12 @@ class Renderer(param.Parameterized):
         return parts
 
     def _error(self, error: dict[str, str], plain: bool = False) -> str:
-        if self.context_exception == "verbose" and error.get("traceback"):
+        if self.options.context_exception == "verbose" and error.get("traceback"):
             if plain:
-                return clip(redact_text(error["traceback"].rstrip()), self.max_chars)[0]
-            return code_text(error["traceback"].rstrip(), self.max_chars, "python")
+                return clip(redact_text(error["traceback"].rstrip()), self.options.max_chars)[0]
+            return code_text(error["traceback"].rstrip(), self.options.max_chars, "python")
         if plain:
-            message = clip(redact_text(error.get("message", "")), self.max_chars)[0]
+            message = clip(redact_text(error.get("message", "")), self.options.max_chars)[0]
             return f"{shorten(error.get('type', 'Error'))}: {message}"
         name = inline_text(error.get("type", "Error"))
-        return f"**{name}**: {plain_text(error.get('message', ''), self.max_chars)}"
+        return f"**{name}**: {plain_text(error.get('message', ''), self.options.max_chars)}"

@@ -32,6 +32,10 @@ log = logging.getLogger("panel_langchain_steps")
 #: Longest time one slice of drawing may hold the event loop (seconds).
 SLICE_SECONDS = 0.02
 
+#: A first guess at what one new step costs the event loop, all told: made, joined to the page
+#: and sent. A `StepBudget` then learns it from its own slices.
+FIRST_STEP_COST = 0.02
+
 
 def served(documents: Iterable[Document]) -> Document | None:
     """The served document among ``documents`` (the one with a session), if any."""
@@ -235,3 +239,59 @@ class Ticker:
             timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
+
+
+class StepBudget:
+    """How many new steps a slice of drawing may make, and when new steps may join the page again.
+
+    A new step costs far more than a slice's own checks can see (its Bokeh
+    models are built when it joins its layout and sent when the slice's
+    document hold ends), so a slice makes as many as its time allows at the
+    cost learned from earlier slices, at least one. While runs go on, a slice
+    that added steps is followed by a rest as long as it took: drawing takes
+    at most half of the event loop from the runs.
+    """
+
+    def __init__(self) -> None:
+        self.step_cost = FIRST_STEP_COST
+        self._allowance = math.inf  # steps this slice may make
+        self._made = 0  # steps this slice made
+        self._started = 0.0
+        self._due = 0.0  # when steps may be added again (time.monotonic())
+
+    def start(self, deadline: float | None) -> None:
+        """A slice starts; it ends at ``deadline`` (None: when everything is drawn)."""
+        self._started = time.monotonic()
+        self._made = 0
+        self._allowance = (
+            math.inf if deadline is None else max(1, (deadline - self._started) // self.step_cost)
+        )
+
+    def end(self, deadline: float | None) -> None:
+        """The slice ended: learn what a step cost from it."""
+        if self._made and deadline is not None:
+            cost = (time.monotonic() - self._started) / self._made
+            self.step_cost = (self.step_cost + cost) / 2
+
+    def may_add(self) -> bool:
+        return self._made < self._allowance
+
+    def adding(self) -> None:
+        self._made += 1
+
+    def stop_adding(self) -> None:
+        """This slice makes no more steps (it made a reply message, a slice's worth of work)."""
+        self._allowance = 0
+
+    def adding_due(self, now: float) -> bool:
+        """Whether steps may join the page at ``now`` (time.monotonic())."""
+        return now >= self._due
+
+    def added(self, started: float) -> None:
+        """Steps joined the page in a pass that started at ``started``: rest as long as it took."""
+        now = time.monotonic()
+        self._due = now + (now - started)
+
+    def until_adding(self) -> float:
+        """Seconds until steps may join the page again."""
+        return max(0.0, self._due - time.monotonic())
