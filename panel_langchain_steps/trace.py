@@ -184,6 +184,47 @@ class RunRecord:
             "note": self.note,
         }
 
+    @classmethod
+    def from_dict(cls, item: Any, where: str = "run") -> RunRecord:
+        """A run from `to_dict` data; `ValueError` saying ``where`` and what is wrong for anything else."""
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: expected an object, got {type(item).__name__}")
+        for key, kind in (("id", str), ("kind", str), ("status", str)):
+            if not isinstance(item.get(key), kind):
+                raise ValueError(f"{where}: '{key}' must be a {kind.__name__}, got {item.get(key)!r}")
+        if item["status"] not in STATUSES:
+            raise ValueError(f"{where}: unknown status {item['status']!r}")
+        try:
+            run = cls(
+                item["id"],
+                item.get("parent_id"),
+                item["kind"],
+                name=str(item.get("name") or ""),
+                run_type=item.get("run_type"),
+                tags=list(item.get("tags") or []),
+                metadata=dict(item.get("metadata") or {}),
+                status=item["status"],
+                start_time=float(item.get("start_time") or 0.0),
+                end_time=_optional_float(item.get("end_time")),
+                first_token_time=_optional_float(item.get("first_token_time")),
+                inputs=item.get("inputs"),
+                outputs=item.get("outputs"),
+                tool_calls=list(item.get("tool_calls") or []),
+                usage=item.get("usage"),
+                model=item.get("model"),
+                error=item.get("error"),
+                interrupts=dict(item.get("interrupts") or {}),
+                resumes=bool(item.get("resumes")),
+                events=list(item.get("events") or []),
+                note=str(item.get("note") or ""),
+                root_id=str(item.get("root_id") or ""),
+            )
+            for section, text in dict(item.get("text") or {}).items():
+                run.append_text(str(section), str(text))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: {error}") from None
+        return run
+
 
 class _Ending(NamedTuple):
     """How a run ends, as data taken before the trace's lock."""
@@ -587,7 +628,7 @@ class Trace:
             raise ValueError(f"{source}: 'runs' must be a list")
         trace = cls()
         for index, item in enumerate(runs):
-            trace._add_saved(item, f"{source}: runs[{index}]")
+            trace.add_record(RunRecord.from_dict(item, f"{source}: runs[{index}]"))
         return trace
 
     @classmethod
@@ -619,45 +660,6 @@ class Trace:
             if run.ended:
                 self._remember_ended(run.id)
             self._changed(run)
-
-    def _add_saved(self, item: Any, where: str) -> None:
-        if not isinstance(item, dict):
-            raise ValueError(f"{where}: expected an object, got {type(item).__name__}")
-        for key, kind in (("id", str), ("kind", str), ("status", str)):
-            if not isinstance(item.get(key), kind):
-                raise ValueError(f"{where}: '{key}' must be a {kind.__name__}, got {item.get(key)!r}")
-        if item["status"] not in STATUSES:
-            raise ValueError(f"{where}: unknown status {item['status']!r}")
-        try:
-            run = RunRecord(
-                item["id"],
-                item.get("parent_id"),
-                item["kind"],
-                name=str(item.get("name") or ""),
-                run_type=item.get("run_type"),
-                tags=list(item.get("tags") or []),
-                metadata=dict(item.get("metadata") or {}),
-                status=item["status"],
-                start_time=float(item.get("start_time") or 0.0),
-                end_time=_optional_float(item.get("end_time")),
-                first_token_time=_optional_float(item.get("first_token_time")),
-                inputs=item.get("inputs"),
-                outputs=item.get("outputs"),
-                tool_calls=list(item.get("tool_calls") or []),
-                usage=item.get("usage"),
-                model=item.get("model"),
-                error=item.get("error"),
-                interrupts=dict(item.get("interrupts") or {}),
-                resumes=bool(item.get("resumes")),
-                events=list(item.get("events") or []),
-                note=str(item.get("note") or ""),
-                root_id=str(item.get("root_id") or ""),
-            )
-            for section, text in dict(item.get("text") or {}).items():
-                run.append_text(str(section), str(text))
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{where}: {error}") from None
-        self.add_record(run)
 
 
 def _started(run: RunRecord) -> float:

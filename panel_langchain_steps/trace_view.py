@@ -126,25 +126,11 @@ class TraceView(Viewer):
         self._running: set[str] = set()  # rows whose durations grow at each refresh
         self._origin = 0.0  # the earliest start: time zero of the waterfall
         self._frame = _table_frame([])
-        self._table = pn.widgets.Tabulator(
-            self._frame,
-            show_index=False,
-            disabled=True,
-            selectable=1,
-            sortable=False,
-            hidden_columns=["id"],
-            titles={"toggle": "", "run": "Run", "duration": "Seconds"},
-            formatters={column: {"type": "plaintext"} for column in ("toggle", "run", "kind", "status", "id")}
-            | {"duration": {"type": "money", "params": {"precision": 3, "symbol": ""}}},
-            widths={"toggle": 30},
-            layout="fit_data_stretch",
-            height=420,
-            sizing_mode="stretch_width",
-        )
+        self._table = _tree_table(self._frame)
         self._table.on_click(self._on_toggle, column="toggle")
         self._table.param.watch(self._on_selection, "selection")
         self._source = ColumnDataSource(_bar_data([]))
-        self._figure = self._waterfall()
+        self._figure = _waterfall(self._source)
         self._source.selected.on_change("indices", self._on_tap)
         self._totals = SafeMarkdown("", sizing_mode="stretch_width", css_classes=["trace-totals"])
         self._detail = SafeMarkdown(
@@ -357,45 +343,6 @@ class TraceView(Viewer):
             "error": _error_line(run),
         }
 
-    def _waterfall(self) -> Any:
-        plot = figure(
-            height=320,
-            sizing_mode="stretch_width",
-            y_range=Range1d(0.5, -0.5),
-            x_axis_label="seconds since the trace started",
-            tools="xpan,ypan,xwheel_zoom,ywheel_zoom,tap,reset",
-            active_scroll="ywheel_zoom",
-            toolbar_location="right",
-        )
-        bars = plot.hbar(
-            y="y",
-            left="left",
-            right="right",
-            height=0.7,
-            source=self._source,
-            fill_color="color",
-            fill_alpha="alpha",
-            line_color="line",
-            line_width=2,
-        )
-        # Tuple tooltips insert field values as escaped text: a run's name cannot become markup.
-        plot.add_tools(
-            HoverTool(
-                renderers=[bars],
-                tooltips=[
-                    ("run", "@name"),
-                    ("kind", "@kind"),
-                    ("status", "@status"),
-                    ("duration", "@duration"),
-                    ("tokens", "@tokens"),
-                    ("error", "@error"),
-                ],
-            )
-        )
-        plot.yaxis.visible = False
-        plot.ygrid.grid_line_color = None
-        return plot
-
     @param.depends("prices", "text_limit", watch=True)
     def _refresh_summary(self) -> None:
         numbers = totals(self.trace, self.prices)
@@ -498,6 +445,66 @@ class TraceView(Viewer):
             return None
         hits = (frame["id"] == run_id).to_numpy().nonzero()[0]
         return int(hits[0]) if len(hits) else None
+
+
+def _tree_table(frame: pd.DataFrame) -> pn.widgets.Tabulator:
+    """The tree of runs: one row a run; untrusted cells as plain text."""
+    return pn.widgets.Tabulator(
+        frame,
+        show_index=False,
+        disabled=True,
+        selectable=1,
+        sortable=False,
+        hidden_columns=["id"],
+        titles={"toggle": "", "run": "Run", "duration": "Seconds"},
+        formatters={column: {"type": "plaintext"} for column in ("toggle", "run", "kind", "status", "id")}
+        | {"duration": {"type": "money", "params": {"precision": 3, "symbol": ""}}},
+        widths={"toggle": 30},
+        layout="fit_data_stretch",
+        height=420,
+        sizing_mode="stretch_width",
+    )
+
+
+def _waterfall(source: ColumnDataSource) -> Any:
+    """The waterfall: one bar a row, from one data source."""
+    plot = figure(
+        height=320,
+        sizing_mode="stretch_width",
+        y_range=Range1d(0.5, -0.5),
+        x_axis_label="seconds since the trace started",
+        tools="xpan,ypan,xwheel_zoom,ywheel_zoom,tap,reset",
+        active_scroll="ywheel_zoom",
+        toolbar_location="right",
+    )
+    bars = plot.hbar(
+        y="y",
+        left="left",
+        right="right",
+        height=0.7,
+        source=source,
+        fill_color="color",
+        fill_alpha="alpha",
+        line_color="line",
+        line_width=2,
+    )
+    # Tuple tooltips insert field values as escaped text: a run's name cannot become markup.
+    plot.add_tools(
+        HoverTool(
+            renderers=[bars],
+            tooltips=[
+                ("run", "@name"),
+                ("kind", "@kind"),
+                ("status", "@status"),
+                ("duration", "@duration"),
+                ("tokens", "@tokens"),
+                ("error", "@error"),
+            ],
+        )
+    )
+    plot.yaxis.visible = False
+    plot.ygrid.grid_line_color = None
+    return plot
 
 
 def _table_frame(rows: list[dict[str, Any]], index: range | None = None) -> pd.DataFrame:
