@@ -2,8 +2,9 @@
 
 Ask it to check a number of servers: the model calls ``ping`` once per server,
 one call at a time, then sums up. The reply shows the newest steps, with a
-"Show N earlier steps" button for the rest, so the page stays light however
-long the run grows; open any step to see its input and output.
+bar that reaches the others (first, earlier, later, latest, by number or by
+text), so the page stays light however long the run grows; open any step to
+see its input and output, or the whole turn in its trace view.
 
 Run ``panel serve examples/long_agent.py``. Offline it uses a scripted model;
 set OPENAI_API_KEY, ANTHROPIC_API_KEY or OLLAMA_MODEL for a real one.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import param
+from panel.layout.base import ListLike
 
 from .render import check_title
 from .trace import KINDS
@@ -163,7 +164,8 @@ class StepOptions(param.Parameterized):
         bounds=(1, None),
         doc="""
         Most child steps shown at once inside one step (or one reply); older
-        ones fold into a "Show N earlier steps" button, so long agent runs
+        ones are reached through a bar above them (first, earlier, later and
+        latest steps, a step by number, a step by text), so long agent runs
         stay light and navigable.""",
     )
 
@@ -222,6 +224,18 @@ class StepOptions(param.Parameterized):
         of the turn's steps before it.""",
     )
 
+    trace_target = param.ClassSelector(
+        class_=ListLike,
+        default=None,
+        allow_None=True,
+        doc="""
+        With a chat feed target, where a reply's "Trace view" button opens its
+        turn in a `TraceView` (a tree, a waterfall, totals and details of every
+        run, however long): a list-like layout beside the chat, such as a
+        sidebar ``Column``, whose contents it replaces. None: inside the
+        reply, below its steps.""",
+    )
+
     resume = param.Callable(
         default=None,
         doc="""
@@ -265,6 +279,7 @@ class ViewOptions:
     #: ``max_input_tokens`` by model name, from ``models``' LangChain profiles.
     context_windows: Mapping[str, int]
     serialize_steps: bool
+    trace_target: Any
     resume: Callable[[Any], Any] | None
     #: The ``tools`` by name.
     tools: Mapping[str, Any]
@@ -289,6 +304,7 @@ class ViewOptions:
             prices=dict(options.prices),
             context_windows=context_windows(options.models),
             serialize_steps=options.serialize_steps,
+            trace_target=options.trace_target,
             resume=options.resume,
             tools={getattr(tool, "name", str(tool)): tool for tool in options.tools},
         )

@@ -67,7 +67,21 @@ class Reply:
         #: What the app streams into the reply message itself, hidden until the view shows it.
         self.added = markdown("", "reply-added")
         self.added.visible = False
-        self.layout = pn.Column(self.card, self.answer, self.added, sizing_mode="stretch_width", margin=0)
+        #: Opens the turn in a `TraceView` (shown once the turn ended with steps).
+        self.trace_button = pn.widgets.Button(
+            label="Trace view", css_classes=["reply-trace"], visible=False, margin=(0, 0, 5, 0)
+        )
+        #: Where the trace view opens when the handler has no ``trace_target``.
+        self.trace_area = pn.Column(sizing_mode="stretch_width", margin=0, visible=False)
+        self.layout = pn.Column(
+            self.card,
+            self.trace_button,
+            self.trace_area,
+            self.answer,
+            self.added,
+            sizing_mode="stretch_width",
+            margin=0,
+        )
         self.message: ChatMessage | None = None
         #: The run whose text is the answer now, and the text shown for it.
         self.owner: Any = None
@@ -122,6 +136,14 @@ class Reply:
         self.card.param.update(
             title=title_text(" · ".join(["Steps", *parts])), collapsed=collapse, visible=count > 0
         )
+        if self.trace_button.visible != (count > 0):
+            self.trace_button.visible = count > 0
+
+    def show_trace(self, view: Any) -> None:
+        """Show ``view`` (the turn's `TraceView`) in the reply, or take it away if it shows one."""
+        shown = not self.trace_area.visible
+        self.trace_area.param.update(objects=[view] if shown else [], visible=shown)
+        self.trace_button.label = "Close trace view" if shown else "Trace view"
 
 
 class Placement:

@@ -18,6 +18,7 @@ from panel.viewable import Viewable
 
 from .approval import ApprovalPrompt, Resumption
 from .material import step_type
+from .navigator import Navigator
 from .placement import Placement
 from .render import PAUSE_TEXT, STEP_STATUS, Renderer, markdown, status_text, turn_summary
 from .schedule import StepBudget
@@ -31,7 +32,8 @@ class StepsDrawing:
     """Makes and changes a model's steps in Panel, in slices of bounded time.
 
     ``events`` are the view's answers to what the user does on the page:
-    ``opened(slot, collapsed)``, ``show_earlier(node)``, ``added(turn)`` (the
+    ``opened(slot, collapsed)``, ``move(node, start)`` and ``find(node, text)``
+    (the window bar of a long list), ``open_trace(reply)``, ``added(turn)`` (the
     app wrote into a reply) and ``history(reply)`` (a reply as chat history).
     """
 
@@ -112,6 +114,7 @@ class StepsDrawing:
         if self.placement.open_reply(turn):  # a new message is a slice's worth of work
             node.reply.history = lambda reply=node.reply: self._events.history(reply)
             node.reply.added.param.watch(lambda _: self._events.added(turn), "object")
+            node.reply.trace_button.on_click(lambda _, reply=node.reply: self._events.open_trace(reply))
             self.budget.stop_adding()  # its steps come next
             self.model.dirty_nodes[node] = None
         turn.reply = node.reply
@@ -180,12 +183,13 @@ class StepsDrawing:
         """
         if isinstance(node, Slot) and node.asks and not node.prompts:
             self._ask(node)
-        window = self.options.max_steps + node.extra
-        visible = node.children[-window:]
-        start = len(node.children) - len(visible)
-        for child in node.children[node.first : start]:
-            self._drop(child)
-        node.first = start
+        window, count = self.options.max_steps, len(node.children)
+        start = max(0, count - window) if node.start is None else min(node.start, max(0, count - window))
+        visible = node.children[start : start + window]
+        for index in node.shown:  # the window moved: what left it leaves the page
+            if index < count and not start <= index < start + window:
+                self._drop(node.children[index])
+        node.shown = range(start, start + len(visible))
         actions = [self.model.action(child) for child in visible]
         done = True
         for child, action in zip(reversed(visible), reversed(actions), strict=True):
@@ -197,8 +201,7 @@ class StepsDrawing:
                     continue
                 self._create(action)
         shown = [action.step for action in actions if action.step is not None]
-        hidden = len(node.children) - len(visible)
-        managed = ([self._button(node, hidden)] if hidden else []) + shown
+        managed = ([self._navigator(node, start, count)] if count > window else []) + shown
         objects = node.own_objects() + managed
         if isinstance(node, LayoutNode):
             node.managed = managed
@@ -228,15 +231,24 @@ class StepsDrawing:
             within = node.run.name
         return self.renderer.title(slot.run, within, slot.answered)
 
-    def _button(self, node: Node, hidden: int) -> pn.widgets.Button:
-        more = min(hidden, self.options.max_steps)
-        label = f"Show {more} earlier step{'s' if more != 1 else ''} ({hidden:,} not shown)"
-        if node.button is None:
-            node.button = pn.widgets.Button(label=label, css_classes=["earlier-steps"], margin=(2, 8))
-            node.button.on_click(lambda _: self._events.show_earlier(node))
-        else:
-            node.button.label = label
-        return node.button
+    def _navigator(self, node: Node, start: int, count: int) -> pn.Row:
+        if node.navigator is None:
+            node.navigator = Navigator(
+                move=lambda start: self._events.move(node, start),
+                find=lambda text: self._events.find(node, text),
+            )
+        node.navigator.show(start, self.options.max_steps, count, node.note)
+        return node.navigator.layout
+
+    def find(self, node: Node, text: str) -> int | None:
+        """The next child whose step's title holds ``text``: after the last one found, else from
+        the window's first (wrapping around); None if none does."""
+        wanted, children = text.casefold(), node.children
+        first = node.found + 1 if node.found is not None else node.shown.start
+        for index in [*range(first, len(children)), *range(first)]:
+            if wanted in self._title(self.model.action(children[index])).casefold():
+                return index
+        return None
 
     def _create(self, slot: Slot) -> None:
         self.budget.adding()
@@ -276,7 +288,7 @@ class StepsDrawing:
 
     def _drop_step(self, slot: Slot) -> None:
         """Free the slot's own step (its child steps stay)."""
-        slot.step, slot.body, slot.built, slot.button = None, [], False, None
+        slot.step, slot.body, slot.built, slot.navigator = None, [], False, None
 
     # -- bodies --------------------------------------------------------------------------
 

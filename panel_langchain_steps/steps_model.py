@@ -25,9 +25,13 @@ class Node:
     def __init__(self, depth: int) -> None:
         self.depth = depth
         self.children: list[Slot] = []
-        self.extra = 0  # earlier steps the user asked to see beyond the window
-        self.first = 0  # children before this one have no step: they left the window before
-        self.button: Any = None  # the "Show N earlier steps" button, while shown
+        #: The first child of the window shown; None: the newest window (it follows the run).
+        self.start: int | None = None
+        #: The children whose steps may be on the page (the window last drawn).
+        self.shown = range(0)
+        self.navigator: Any = None  # the window bar, while shown
+        self.note = ""  # what the window bar says besides its position ("no step matches")
+        self.found: int | None = None  # the child the last search found: the next one looks after it
 
     @property
     def layout(self) -> Any:
@@ -216,8 +220,8 @@ class StepsModel:
         if turn in self.paused:
             self.paused.remove(turn)
         node = turn.node  # drawn again without the turn's steps
-        node.first = sum(1 for slot in node.children[: node.first] if slot.turn is not turn)
         node.children = [slot for slot in node.children if slot.turn is not turn]
+        node.shown = range(len(node.children))  # positions moved: look at every child once
         self.dirty_nodes[node] = None
 
     def _turn_of(self, run: RunRecord) -> Turn:
@@ -280,7 +284,7 @@ class StepsModel:
         prompts = {run_id: slot.prompts for run_id, slot in self.slots.items() if slot.prompts}
         nodes = {turn.node: None for turn in self.turns.values()}
         for node in nodes:
-            node.children, node.first, node.extra = [], 0, 0
+            node.children, node.start, node.shown = [], None, range(0)
         self.anchors.clear()
         self.slots.clear()
         self.dirty_slots.clear()

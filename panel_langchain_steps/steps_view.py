@@ -9,7 +9,7 @@ Where the steps go, and what a chat feed adds (one reply per turn), is the
 `placement`'s.
 
 Long runs stay light: a step (or a reply) shows its newest ``max_steps``
-child steps and a "Show N earlier steps" button for the rest, so the work per
+child steps and a bar to move through the rest (`navigator`), so the work per
 tick, the page and the memory follow what is shown, not the trace's length.
 """
 
@@ -32,6 +32,7 @@ from .schedule import Ticker, call_soon, on_loop_of, on_page_loop, served
 from .steps_draw import StepsDrawing
 from .steps_model import Node, Slot, StepsModel, Turn
 from .trace import Trace
+from .trace_view import TraceView
 
 #: Longest `StepsView.flush` waits for a served page's event loop to draw (seconds).
 FLUSH_WAIT = 10.0
@@ -171,11 +172,34 @@ class StepsView:
                 with self._batch():
                     self._drawing.draw_opened(slot)
 
-    def show_earlier(self, node: Node) -> None:
+    def move(self, node: Node, start: int | None) -> None:
+        """Show the window of ``node``'s steps from ``start`` (None: the newest, following the run)."""
         with self._lock:
-            node.extra += self._model.options.max_steps
+            node.start, node.note, node.found = start, "", None
             self._model.dirty_nodes[node] = None
         self.flush()
+
+    def find(self, node: Node, text: str) -> None:
+        """Show the window that starts with the next of ``node``'s steps whose title holds ``text``."""
+        with self._lock:
+            node.found = self._drawing.find(node, text)
+            if node.found is None:
+                node.note = "no step matches"
+            else:
+                node.start, node.note = node.found, ""
+            self._model.dirty_nodes[node] = None
+        self.flush()
+
+    def open_trace(self, reply: Reply) -> None:
+        """Open the reply's turns in a `TraceView`: in the handler's ``trace_target``, else in the reply."""
+        with self._lock:
+            roots = [turn.root_id for turn in self._model.turns.values() if turn.reply is reply]
+            options = self._model.options
+        view = TraceView(self.trace.copy(roots), prices=dict(options.prices))
+        if options.trace_target is not None:
+            options.trace_target.objects = [view]
+        else:
+            reply.show_trace(view)
 
     def added(self, turn: Turn) -> None:
         """The app streamed text into the turn's reply itself: show it (or not) at the next tick."""

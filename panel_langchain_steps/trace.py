@@ -322,6 +322,10 @@ class Trace:
             root = self._runs.get(root_id)
             return list(root.walk()) if root is not None else []
 
+    def copy(self, root_ids: list[str] | None = None) -> Trace:
+        """A new trace of these turns' runs as they are now (of every turn when None)."""
+        return Trace.from_dict(self.to_dict(root_ids))
+
     def parent(self, run: RunRecord) -> RunRecord | None:
         return self._runs.get(run.parent_id) if run.parent_id else None
 
@@ -593,10 +597,11 @@ class Trace:
 
     # -- saving and loading ------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        """The whole trace as JSON-ready data: ``{"format", "version", "runs": [...]}``."""
+    def to_dict(self, root_ids: list[str] | None = None) -> dict[str, Any]:
+        """The trace (or these turns of it) as JSON-ready data: ``{"format", "version", "runs": [...]}``."""
         with self.lock:
-            return {"format": FORMAT, "version": SCHEMA_VERSION, "runs": [run.to_dict() for run in self.runs]}
+            runs = self.runs if root_ids is None else (r for root in root_ids for r in self.runs_of(root))
+            return {"format": FORMAT, "version": SCHEMA_VERSION, "runs": [run.to_dict() for run in runs]}
 
     def save(self, path: str | Path) -> None:
         """Write the trace as JSON (secrets in it redacted)."""

@@ -15,7 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from panel import Column
 from panel.chat import ChatInterface
-from panel.widgets import Button
+from panel.widgets import Button, Tabulator
 
 from panel_langchain_steps.approval import resume_value
 from panel_langchain_steps.testing import ScriptedChatModel, answer_text, iter_steps, step_tree
@@ -250,3 +250,28 @@ def test_a_saved_turn_replays_into_a_feed_as_it_was_shown(make_handler, tmp_path
     ]
     assert answer_text(after) == answer_text(before) == "The sum is 3."
     assert steps_card(after).title == steps_card(before).title
+
+
+# -- the whole turn, one click away --------------------------------------------------
+
+
+@pytest.mark.parametrize("beside", [False, True])
+def test_a_reply_opens_its_turn_in_a_trace_view(make_handler, beside):
+    chat, sidebar = ChatInterface(), Column()
+    handler = make_handler(chat, trace_target=sidebar if beside else None)
+    adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+    handler.flush()
+    first, _ = chat.objects
+    button = next(item for item in first.object.objects if "reply-trace" in item.css_classes)
+    assert button.visible and button.label == "Trace view"
+    button.clicks += 1  # a click, as the browser sends it
+    (table,) = (sidebar if beside else first).select(Tabulator)
+    runs = list(table.value["run"])
+    assert "LangGraph" in runs[0] and any("add · 1, 2" in run for run in runs)
+    first_turn = handler.trace.roots[0]
+    assert len(runs) == len(handler.trace.runs_of(first_turn.id))  # this turn's runs, not the other's
+    if not beside:
+        assert button.label == "Close trace view"
+        button.clicks += 1
+        assert first.select(Tabulator) == []

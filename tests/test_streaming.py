@@ -160,7 +160,7 @@ class RefusingColumn(pn.Column):
             raise RuntimeError("layout refused")
 
 
-def test_many_steps_fold_into_earlier_steps(make_handler):
+def test_a_long_list_of_steps_shows_one_window_and_reaches_any_step(make_handler):
     handler = make_handler(max_steps=20)
 
     def agent(count: int, config) -> int:
@@ -171,15 +171,61 @@ def test_many_steps_fold_into_earlier_steps(make_handler):
     RunnableLambda(agent).with_config(run_name="agent").invoke(150, {"callbacks": [handler]})
     handler.flush()
     (root,) = handler.layout
-    (button,) = [item for item in root if isinstance(item, pn.widgets.Button)]
-    assert button.label == "Show 20 earlier steps (130 not shown)"
+    (bar,) = [item for item in root if "steps-navigator" in item.css_classes]
+    first, earlier, label, later, latest, number, search = bar
+
+    def shown() -> tuple[str, list[int]]:
+        steps = [step.title.split(" · ")[0] for step in root if isinstance(step, ChatStep)]
+        return label.object, [int(name.removeprefix("tool-")) for name in steps]
+
+    assert shown() == ("Steps 131–150 of 150", list(range(130, 150)))
+    assert (later.disabled, latest.disabled, first.disabled) == (True, True, False)
+    first.clicks += 1  # a click, as the browser sends it
+    assert shown() == ("Steps 1–20 of 150", list(range(20)))
+    later.clicks += 1
+    assert shown() == ("Steps 21–40 of 150", list(range(20, 40)))  # the window moved: 20 steps, not 40
+    earlier.clicks += 1
+    assert shown() == ("Steps 1–20 of 150", list(range(20)))
+    number.value = 75
+    assert shown() == ("Steps 75–94 of 150", list(range(74, 94)))
+    search.value_input = "tool-42"
+    search.enter_pressed = True
+    assert shown() == ("Steps 43–62 of 150", list(range(42, 62)))
+    search.value_input = "no such tool"
+    search.enter_pressed = True
+    assert shown()[0] == "Steps 43–62 of 150 · no step matches"
+    latest.clicks += 1
+    assert shown() == ("Steps 131–150 of 150", list(range(130, 150)))
+    assert len(handler.trace) == 151  # every run stays in the record
+
+
+def test_a_window_away_from_the_end_stays_while_the_run_goes_on(make_handler):
+    handler = make_handler(max_steps=5)
+    gate = threading.Event()
+
+    def agent(count: int, config) -> int:
+        for number in range(count):
+            if number == 10:
+                gate.wait(30)
+            RunnableLambda(lambda x: x).with_config(run_name=f"tool-{number}").invoke(0, config)
+        return count
+
+    worker = threading.Thread(target=lambda: RunnableLambda(agent).invoke(20, {"callbacks": [handler]}))
+    worker.start()
+    try:
+        while len(handler.trace) < 11 and worker.is_alive():
+            worker.join(0.01)
+        handler.flush()
+        (root,) = handler.layout
+        (bar,) = [item for item in root if "steps-navigator" in item.css_classes]
+        bar[0].clicks += 1  # first steps
+    finally:
+        gate.set()
+        worker.join(30)
+    handler.flush()
     names = [step.title.split(" · ")[0] for step in root if isinstance(step, ChatStep)]
-    assert names == [f"tool-{number}" for number in range(130, 150)]
-    button.clicks += 1  # a click, as the browser sends it
-    names = [step.title.split(" · ")[0] for step in root if isinstance(step, ChatStep)]
-    assert names == [f"tool-{number}" for number in range(110, 150)]
-    assert button.label == "Show 20 earlier steps (110 not shown)"
-    assert "tool-0" in root.serialize() or len(handler.trace) == 151  # every run stays in the record
+    assert names == [f"tool-{number}" for number in range(5)]
+    assert bar[2].object == "Steps 1–5 of 20"
 
 
 @pytest.mark.parametrize("interval", [0, -1, 10.0])

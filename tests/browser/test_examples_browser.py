@@ -186,25 +186,30 @@ def test_approve_edit_or_reject_a_tool_call(open_app, tool_approval, decision):
         assert log.errors == []
 
 
-def test_a_long_run_shows_its_newest_steps_and_opens_any(open_app):
+def test_a_long_run_shows_one_window_of_steps_and_reaches_any(open_app):
     long_agent = load("long_agent")
-    with open_app(long_agent.create_app, viewport={"width": 1000, "height": 900}) as (page, log, _):
+    with open_app(long_agent.create_app, viewport={"width": 1200, "height": 900}) as (page, log, _):
         send(page, "Check 30 servers")
         expect(page.locator(".reply-answer")).to_contain_text("Checked 30 servers: ")
         expand_steps(page)
-        # LangGraph's 61 node steps: the newest 20 on the page, the rest behind a button.
-        earlier = page.locator(".earlier-steps button")
-        expect(earlier).to_have_text("Show 20 earlier steps (41 not shown)")  # everything, once drawn
-        expect(page.locator(".step-title", has_text="Tool ping")).to_have_count(10)
-        earlier.click()
-        expect(earlier).to_have_text("Show 20 earlier steps (21 not shown)")
-        expect(page.locator(".step-title", has_text="Tool ping")).to_have_count(20)
+        # LangGraph's 61 node steps: the newest 20 on the page, and a bar to the rest.
+        window = page.locator(".steps-window")
+        pings = page.locator(".step-title", has_text="Tool ping")
+        expect(window).to_have_text("Steps 42–61 of 61")  # everything, once drawn
+        expect(pings).to_have_count(10)
+        page.locator(".steps-first button").click()
+        expect(window).to_have_text("Steps 1–20 of 61")
+        expect(pings).to_have_count(10)  # the window moved: it did not grow
+        expect(pings.first).to_contain_text("web-001")
+        page.locator(".steps-find input").fill("web-017")
+        page.locator(".steps-find input").press("Enter")
+        expect(window).to_have_text("Steps 34–53 of 61")
         # A finished step's body is built when it is opened.
-        first = page.locator(".step-title", has_text="Tool ping").first
-        expect(page.get_by_text('"server": "web-011"')).to_have_count(0)
-        first.click()
-        expect(page.get_by_text('"server": "web-011"')).to_be_visible()
-        expect(page.get_by_text("web-011: up,")).to_be_visible()
+        found = page.locator(".step-title", has_text="web-017")
+        expect(page.get_by_text("web-017: up,")).to_have_count(0)
+        found.click()
+        expect(page.get_by_text('"server": "web-017"')).to_be_visible()
+        expect(page.get_by_text("web-017: up,")).to_be_visible()
         assert log.errors == []
 
 
