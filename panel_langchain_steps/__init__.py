@@ -8,6 +8,7 @@
 from .handler import ChatStepCallbackHandler, StopRun
 from .progress import get_stream_writer
 from .replay import replay
+from .store import TraceStore
 from .testing import ScriptedChatModel
 from .trace import RunRecord, Trace
 from .trace_view import TraceView, totals
@@ -18,6 +19,7 @@ __all__ = [
     "ScriptedChatModel",
     "StopRun",
     "Trace",
+    "TraceStore",
     "TraceView",
     "get_stream_writer",
     "replay",

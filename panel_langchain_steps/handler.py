@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ from . import capture
 from .compat import watch_callback_state
 from .render import check_title
 from .steps_view import StepsView
+from .store import TraceStore
 from .stream import soon
 from .trace import RUNNING, STOPPED, RunRecord, Trace
 from .visibility import RUN_TYPES, VERBOSITY
@@ -300,6 +302,18 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         model wrote).""",
     )
 
+    store = param.ClassSelector(
+        class_=TraceStore,
+        default=None,
+        constant=True,
+        doc="""
+        A `TraceStore` (or the path or URL of one) that keeps every turn: a turn
+        is saved when it ends, fails, is stopped or pauses for a decision, by the
+        store's writer thread, so the chat never waits for the disk. If the
+        database stays locked or unreachable, one log line says so and the chat
+        goes on.""",
+    )
+
     # Called on the event loop's thread in async runs, in order, instead of in
     # an executor: each callback is short and must keep token order.
     run_inline = True
@@ -324,12 +338,16 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         if callable(params.get("title")):
             _deprecated("title=<function>", "title_function=<function>")
             params["title_function"] = params.pop("title")
+        if isinstance(params.get("store"), str | os.PathLike):
+            params["store"] = TraceStore(params["store"])
         if user is not None:
             params["user"] = user
         if avatar is not None:
             params["avatar"] = avatar
         super().__init__(**params)
         self.trace = Trace()
+        if self.store is not None:
+            self.store.follow(self.trace, prices=lambda: self.prices)
         self._logged: set[tuple[str, str]] = set()
         self._halted: dict[Any, None] = {}
         self._view = StepsView(self.trace, target, report=self._report, **self._view_options())

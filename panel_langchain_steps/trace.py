@@ -507,9 +507,7 @@ class Trace:
     def save(self, path: str | Path) -> None:
         """Write the trace as JSON (secrets in it redacted)."""
         data = self.to_dict()
-        for run in data["runs"]:
-            for key in _CONTENT_FIELDS:
-                run[key] = redact(run[key])
+        data["runs"] = [redacted(run) for run in data["runs"]]
         Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
     @classmethod
@@ -617,6 +615,11 @@ class Trace:
         from .imports import from_otel
 
         return from_otel(data)
+
+
+def redacted(run: dict[str, Any]) -> dict[str, Any]:
+    """A saved run (`RunRecord.to_dict` data) with the secrets in what it saw redacted."""
+    return {key: redact(value) if key in _CONTENT_FIELDS else value for key, value in run.items()}
 
 
 def describe_error(error: BaseException) -> dict[str, str]:
