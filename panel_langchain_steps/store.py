@@ -23,6 +23,7 @@ import re
 import threading
 import time
 import weakref
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -242,7 +243,7 @@ class TraceStore:
         data = self._retrying("read", lambda connection: connection.execute(query, {"id": turn_id}).scalar())
         if data is None:
             raise KeyError(f"no turn {turn_id!r} in the trace store {self.url}")
-        return Trace.from_dict(json.loads(data), f"{self.url}: turn {turn_id}")
+        return Trace.from_dict(json.loads(zlib.decompress(data)), f"{self.url}: turn {turn_id}")
 
     def __len__(self) -> int:
         return self._retrying(
@@ -459,7 +460,7 @@ class TraceStore:
 @dataclass(slots=True)
 class _Turn:
     summary: dict[str, Any]
-    data: str
+    data: bytes
     names: list[tuple[str, str]]
     body: str
 
@@ -493,6 +494,7 @@ class _Turn:
         names = {("model", run.model) for run in runs if run.kind == "llm" and run.model}
         names |= {("tool", run.name) for run in runs if run.kind == "tool" and run.name}
         data = json.dumps({"format": FORMAT, "version": SCHEMA_VERSION, "runs": saved}, ensure_ascii=False)
+        data = zlib.compress(data.encode("utf-8"), 1)
         return cls(summary, data, sorted(names), _search_text(saved))
 
 
@@ -562,7 +564,8 @@ def _sql(query: str) -> Any:
 
 
 #: The statements that bring a store from version ``n`` to ``n + 1``, at index ``n``; the types
-#: ({seq}, {real}, {int}) and the text index ({text_index}) are the dialect's.
+#: ({seq}, {real}, {int}, {blob}) and the text index ({text_index}) are the dialect's. A turn's
+#: ``data`` is its saved runs as trace JSON, compressed with zlib.
 _UPGRADES = [
     [
         "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -572,7 +575,7 @@ _UPGRADES = [
             input_tokens {int} NOT NULL, output_tokens {int} NOT NULL, total_tokens {int} NOT NULL,
             cost {real}, model_calls {int} NOT NULL, tool_calls {int} NOT NULL, errors {int} NOT NULL,
             runs {int} NOT NULL, thread_id TEXT, preview TEXT NOT NULL, saved_at {real} NOT NULL,
-            data TEXT NOT NULL)""",
+            data {blob} NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS turns_by_start ON turns (start_time, seq)",
         "CREATE INDEX IF NOT EXISTS turns_by_status ON turns (status, start_time)",
         "CREATE INDEX IF NOT EXISTS turns_by_thread ON turns (thread_id, start_time)",
@@ -616,6 +619,7 @@ _SQLITE = _Dialect(
         "seq": "INTEGER PRIMARY KEY",
         "real": "REAL",
         "int": "INTEGER",
+        "blob": "BLOB",
         "text_index": "CREATE VIRTUAL TABLE IF NOT EXISTS turn_text "
         "USING fts5(body, tokenize = 'unicode61 remove_diacritics 2')",
     },
@@ -632,6 +636,7 @@ _POSTGRES = _Dialect(
         "seq": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "real": "DOUBLE PRECISION",
         "int": "BIGINT",
+        "blob": "BYTEA",
         "text_index": "CREATE TABLE IF NOT EXISTS turn_text (turn BIGINT PRIMARY KEY, body TSVECTOR NOT NULL)"
         "; CREATE INDEX IF NOT EXISTS turn_text_search ON turn_text USING GIN (body)",
     },

@@ -1,0 +1,210 @@
+"""Benchmark: the trace store with many stored turns (issue 26).
+
+A real agent turn (the scripted model calls a tool, then answers) is recorded
+once; the store is filled with copies of it, each with its own id, start time
+and question (one word of the question from a small vocabulary, one unique), so
+searches can match few or many turns. Measured, each next to a baseline from
+the same run:
+
+- the first page of ``list()`` and of ``search()`` (one word matching one turn,
+  one matching a tenth, one matching every turn), against reading the same
+  columns of the newest 50 rows with one plain SQL query;
+- the writer's time per turn (summary, redaction, JSON and the database, in
+  batches as the writer writes them), against writing the same turn with
+  ``Trace.save`` to a JSON file;
+- what saving costs the chat's event loop: turns run with ``ainvoke`` on one
+  loop with a store and without, loop time per turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from panel_langchain_steps import ChatStepCallbackHandler, Trace, TraceStore
+from panel_langchain_steps.store import _Turn
+
+from .common import ScriptedAgent, verdict
+
+VOCABULARY = [f"topic{index}" for index in range(10)]
+PRICES = {"scripted-model": (2.5, 10.0)}
+LOOP_TURNS = 50
+#: Seconds between the model's tokens: none (turns back to back, the worst case), and a fast provider's.
+TOKEN_DELAYS = (0.0, 0.01)
+
+
+@dataclass
+class StoreResult:
+    turns: int
+    fill_s: float
+    list_ms: float
+    search_ms: dict[str, float]
+    raw_ms: float
+    writer_ms: float
+    json_ms: float
+    #: {token delay: [(ms per turn, longest timer wait) without a store, the same with a store]}
+    loops: dict[float, list[tuple[float, float]]]
+    size_mb: float
+
+
+def template() -> dict:
+    """One real turn as saved data."""
+    handler = ChatStepCallbackHandler()
+    ScriptedAgent(1).invoke([handler])
+    return handler.trace.to_dict()
+
+
+def copy_of(data: dict, index: int, start: float) -> Trace:
+    """The template turn as turn ``index``: new ids, its start time, its own question."""
+    data = copy.deepcopy(data)
+    suffix = f"-{index}"
+    offset = start - data["runs"][0]["start_time"]
+    for run in data["runs"]:
+        run["id"] += suffix
+        run["root_id"] += suffix
+        run["parent_id"] = run["parent_id"] and run["parent_id"] + suffix
+        for key in ("start_time", "end_time", "first_token_time"):
+            if run[key]:
+                run[key] += offset
+    question = f"Look up {VOCABULARY[index % 10]} and unique{index}."
+    data["runs"][0]["inputs"] = {"messages": [{"type": "human", "content": question}]}
+    return Trace.from_dict(data)
+
+
+def timed_ms(action, repeats: int = 5) -> float:
+    """Median milliseconds of ``action()``."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def writer_ms(store: TraceStore, data: dict, count: int, batch: int = 100) -> float:
+    """Store ``count`` turns as the writer does (prepare each, write in batches); ms per turn."""
+    spent = 0.0
+    for first in range(0, count, batch):
+        traces = [copy_of(data, index, index) for index in range(first, min(count, first + batch))]
+        started = time.perf_counter()
+        store.write([_Turn.of(trace.runs_of(trace.roots[0].id), PRICES) for trace in traces])
+        spent += time.perf_counter() - started
+    store.delete(*(f"{data['runs'][0]['id']}-{index}" for index in range(count)))
+    return spent * 1000 / count
+
+
+def fill(store: TraceStore, data: dict, count: int, batch: int = 2000) -> None:
+    """Store ``count`` copies of one prepared turn, each with its id, start time, question and text."""
+    trace = copy_of(data, 0, 0)
+    turn = _Turn.of(trace.runs_of(trace.roots[0].id), PRICES)
+    start = time.time() - count
+    for first in range(0, count, batch):
+        turns = []
+        for index in range(first, min(count, first + batch)):
+            question = f"Look up {VOCABULARY[index % 10]} and unique{index}."
+            summary = {
+                **turn.summary,
+                "id": f"turn-{index}",
+                "start_time": start + index,
+                "preview": question,
+            }
+            turns.append(dataclasses.replace(turn, summary=summary, body=f"{question}\n{turn.body}"))
+        store.write(turns)
+
+
+async def loop_time(turns: int, store: TraceStore | None, token_delay: float) -> tuple[float, float]:
+    """The loop's milliseconds per turn, running ``turns`` turns one after another, and the longest
+    it kept a 1 ms timer waiting (the most a page would wait for its loop)."""
+    handler = ChatStepCallbackHandler(store=store, prices=PRICES)
+    agents = [ScriptedAgent(1, token_delay=token_delay) for _ in range(turns)]
+    late = [0.0]
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        while not done.is_set():
+            due = time.perf_counter() + 0.001
+            await asyncio.sleep(0.001)
+            late[0] = max(late[0], time.perf_counter() - due)
+
+    beating = asyncio.create_task(heartbeat())
+    started = time.perf_counter()
+    for agent in agents:
+        await agent.ainvoke([handler])
+    spent = time.perf_counter() - started
+    done.set()
+    await beating
+    if store is not None:
+        await asyncio.to_thread(store.flush, 60)
+    return spent * 1000 / turns, late[0] * 1000
+
+
+def run(count: int, loop_turns: int) -> StoreResult:
+    data = template()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "traces.db"
+        store = TraceStore(path)
+        writer = writer_ms(store, data, 1000 if count > 1000 else count)
+        started = time.perf_counter()
+        fill(store, data, count)
+        fill_s = time.perf_counter() - started
+        json_ms = timed_ms(lambda: copy_of(data, 0, 0).save(Path(folder) / "turn.json"), 50)
+        engine = store._engine
+        import sqlalchemy as sa
+
+        def raw() -> None:
+            with engine.connect() as connection:
+                connection.execute(sa.text("SELECT * FROM turns ORDER BY start_time DESC LIMIT 50")).all()
+
+        raw_ms = timed_ms(raw)
+        list_ms = timed_ms(store.list)
+        searches = {"one turn": f"unique{count // 2}", "a tenth": "topic3", "every turn": "lookup"}
+        search_ms = {
+            label: timed_ms(lambda word=word: store.search(word)) for label, word in searches.items()
+        }
+        assert len(store.search(f"unique{count // 2}")) == 1
+        loops = {
+            delay: [
+                min(asyncio.run(loop_time(loop_turns, chosen, delay)) for _ in range(3))
+                for chosen in (None, store)
+            ]
+            for delay in TOKEN_DELAYS
+        }
+        size = sum(file.stat().st_size for file in Path(folder).glob("traces.db*")) / 1e6
+        store.close()
+    return StoreResult(count, fill_s, list_ms, search_ms, raw_ms, writer, json_ms, loops, size)
+
+
+def report(args) -> None:
+    count = 10_000 if args.quick else 100_000
+    r = run(count, LOOP_TURNS)
+    size = f"{r.size_mb:,.0f} MB, filled in {r.fill_s:.0f} s"
+    print(f"### Trace store ({r.turns:,} stored turns in SQLite: {size})\n")
+    print("| first page (50 turns) | ms | / plain SQL query | target < 200 ms |")
+    print("|---|---:|---:|:---:|")
+    print(f"| plain `SELECT ... LIMIT 50` (baseline) | {r.raw_ms:.1f} | 1.00 | |")
+    print(f"| `list()` | {r.list_ms:.1f} | {r.list_ms / r.raw_ms:.2f} | {verdict(r.list_ms < 200)} |")
+    for label, ms in r.search_ms.items():
+        print(f"| `search()`, a word of {label} | {ms:.1f} | {ms / r.raw_ms:.2f} | {verdict(ms < 200)} |")
+    print("\n| saving a turn | ms per turn | / `Trace.save` to JSON | target |")
+    print("|---|---:|---:|:---:|")
+    print(f"| `Trace.save` of the turn (baseline) | {r.json_ms:.2f} | 1.00 | |")
+    print(
+        f"| the store's writer (1,000 turns, in batches of 100) | {r.writer_ms:.2f} "
+        f"| {r.writer_ms / r.json_ms:.2f} | < 5 ms: {verdict(r.writer_ms < 5)} |"
+    )
+    print(f"| the chat's loop ({LOOP_TURNS} turns with `ainvoke`) | without a store | with a store | ratio |")
+    print("|---|---:|---:|---:|")
+    for delay, ((turn, late), (turn_store, late_store)) in r.loops.items():
+        model = f"a model streaming a token every {delay * 1000:.0f} ms" if delay else "no wait for the model"
+        print(f"| {model}: ms per turn | {turn:.1f} | {turn_store:.1f} | {turn_store / turn:.2f} |")
+        print(
+            f"| {model}: longest wait of a 1 ms timer, ms | {late:.1f} | {late_store:.1f} "
+            f"| {late_store / late:.2f} |"
+        )
+    print()
