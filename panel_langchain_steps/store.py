@@ -498,6 +498,17 @@ class _Turn:
         return cls(summary, data, sorted(names), _search_text(saved))
 
 
+def is_store(target: str | Path) -> bool:
+    """Whether ``target`` names a store rather than a trace file: a database URL, or a SQLite file."""
+    if "://" in str(target):
+        return True
+    try:
+        with open(target, "rb") as file:
+            return file.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    except OSError:
+        return False
+
+
 def _thread_id(saved: list[dict[str, Any]]) -> str | None:
     for run in saved:
         for key in _THREAD_KEYS:
