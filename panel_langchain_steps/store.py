@@ -178,9 +178,8 @@ class TraceStore:
         """Delete turns by id; how many were stored."""
         if not ids:
             return 0
-        where = sa.text("id IN :ids").bindparams(sa.bindparam("ids", expanding=True))
         return self._retrying(
-            "delete", lambda connection: self._delete(connection, where, {"ids": list(ids)})
+            "delete", lambda connection: self._delete(connection, "id IN :ids", ids=list(ids))
         )
 
     def prune(self) -> int:
@@ -207,10 +206,10 @@ class TraceStore:
         tool a turn used; ``since`` and ``until`` bound its start time (epoch
         seconds or datetimes). ``limit`` and ``offset`` page.
         """
-        where, params = self._filters(
+        chosen = self._filters(
             None, status=status, model=model, tool=tool, thread_id=thread_id, since=since, until=until
         )
-        return self._page(where, params, limit, offset)
+        return self._page(chosen, limit, offset)
 
     def search(self, text: str, *, limit: int = 50, offset: int = 0, **filters: Any) -> list[TurnSummary]:
         """Turns that carried every word of ``text`` (as a word or the start of one), newest first.
@@ -218,8 +217,7 @@ class TraceStore:
         Searched: run names, models, tags, metadata, inputs, outputs, streamed
         text, tool calls, errors and events. ``filters`` and paging as `list`.
         """
-        where, params = self._filters(text, **filters)
-        return self._page(where, params, limit, offset)
+        return self._page(self._filters(text, **filters), limit, offset)
 
     def totals(self, text: str | None = None, **filters: Any) -> dict[str, Any]:
         """Sums over the turns that match ``text`` and ``filters`` (as `search`), e.g. a session's cost:
@@ -228,12 +226,13 @@ class TraceStore:
         ``{"turns", "input_tokens", "output_tokens", "total_tokens", "cost", "duration"}``;
         ``cost`` is None when no matching turn had a cost.
         """
-        where, params = self._filters(text, **filters)
+        chosen = self._filters(text, **filters)
         query = (
             "SELECT count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
-            f"coalesce(sum(total_tokens), 0), sum(cost), coalesce(sum(duration), 0) FROM turns WHERE {where}"
+            "coalesce(sum(total_tokens), 0), sum(cost), coalesce(sum(duration), 0) "
+            f"FROM {chosen.source} WHERE {chosen.where}"
         )
-        row = self._retrying("read", lambda connection: connection.execute(_sql(query), params).one())
+        row = self._retrying("read", lambda connection: connection.execute(_sql(query), chosen.params).one())
         keys = ("turns", "input_tokens", "output_tokens", "total_tokens", "cost", "duration")
         return dict(zip(keys, row, strict=True))
 
@@ -266,7 +265,8 @@ class TraceStore:
                     self._open()
                 with self._engine.begin() as connection:
                     return work(connection)
-            except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
+            # Unique keys too: two processes saving the same turn, or turns that started the same microsecond.
+            except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.IntegrityError) as error:
                 if attempt == len(RETRY_DELAYS):
                     reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
                     raise StoreError(
@@ -335,19 +335,19 @@ class TraceStore:
             )
 
     def _write(self, connection: Any, turns: Sequence[_Turn]) -> None:
-        columns = [*_SUMMARY_COLUMNS, "saved_at", "data"]
-        updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name != "id")
-        upsert = _sql(
-            f"INSERT INTO turns ({', '.join(columns)}) VALUES ({', '.join(':' + name for name in columns)}) "
-            f"ON CONFLICT (id) DO UPDATE SET {updates} RETURNING seq"
+        columns = ["seq", *_SUMMARY_COLUMNS, "saved_at", "data"]
+        insert = _sql(
+            f"INSERT INTO turns ({', '.join(columns)}) VALUES ({', '.join(':' + name for name in columns)})"
         )
         dialect = self._dialect
         now = time.time()
-        seqs = [
-            connection.execute(upsert, {**turn.summary, "saved_at": now, "data": turn.data}).scalar()
-            for turn in turns
-        ]
-        self._drop(connection, seqs, ("turn_names", "turn_text"))  # of a turn saved before
+        turns = list({turn.summary["id"]: turn for turn in turns}.values())
+        self._delete(connection, "id IN :ids", ids=[turn.summary["id"] for turn in turns])  # saved before
+        seqs = []
+        for turn in turns:
+            seq = _free_seq(connection, turn.summary["start_time"])
+            connection.execute(insert, {"seq": seq, **turn.summary, "saved_at": now, "data": turn.data})
+            seqs.append(seq)
         names = [
             {"turn": seq, "kind": kind, "name": name}
             for seq, turn in zip(seqs, turns, strict=True)
@@ -365,29 +365,21 @@ class TraceStore:
     def _prune(self, connection: Any) -> int:
         deleted = 0
         if self.max_age:
-            deleted += self._delete(
-                connection, "start_time < :cutoff", {"cutoff": time.time() - self.max_age}
-            )
+            cutoff = time.time() - self.max_age
+            deleted += self._delete(connection, "seq < :key", key=_seq_key(cutoff))
         if self.max_turns:
             oldest_kept = connection.execute(
-                _sql(
-                    "SELECT start_time, seq FROM turns ORDER BY start_time DESC, seq DESC LIMIT 1 OFFSET :n"
-                ),
-                {"n": self.max_turns - 1},
-            ).first()
+                _sql("SELECT seq FROM turns ORDER BY seq DESC LIMIT 1 OFFSET :n"), {"n": self.max_turns - 1}
+            ).scalar()
             if oldest_kept is not None:
-                deleted += self._delete(
-                    connection,
-                    "(start_time < :start OR (start_time = :start AND seq < :seq))",
-                    {"start": oldest_kept[0], "seq": oldest_kept[1]},
-                )
+                deleted += self._delete(connection, "seq < :seq", seq=oldest_kept)
         return deleted
 
-    def _delete(self, connection: Any, where: Any, params: dict[str, Any]) -> int:
+    def _delete(self, connection: Any, where: str, **params: Any) -> int:
         """Delete the turns ``where`` holds, with their names and text; how many."""
-        where = where if isinstance(where, sa.TextClause) else _sql(where)
-        chosen = sa.text(f"SELECT seq FROM turns WHERE {where.text}").bindparams(*where._bindparams.values())
-        seqs = list(connection.execute(chosen, params).scalars())
+        seqs = list(
+            connection.execute(_sql(f"SELECT seq FROM turns WHERE {where}", **params), params).scalars()
+        )
         self._drop(connection, seqs, ("turn_names", "turn_text", "turns"))
         return len(seqs)
 
@@ -397,8 +389,7 @@ class TraceStore:
         for start in range(0, len(seqs), 500):
             chunk = {"seqs": seqs[start : start + 500]}
             for table in tables:
-                statement = _sql(f"DELETE FROM {table} WHERE {keys[table]} IN :seqs")
-                connection.execute(statement.bindparams(sa.bindparam("seqs", expanding=True)), chunk)
+                connection.execute(_sql(f"DELETE FROM {table} WHERE {keys[table]} IN :seqs", **chunk), chunk)
 
     def _filters(
         self,
@@ -410,11 +401,13 @@ class TraceStore:
         thread_id: str | None = None,
         since: float | datetime | None = None,
         until: float | datetime | None = None,
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> _Selection:
         conditions, params = ["1 = 1"], {}
+        source, order = "turns", "seq DESC"
         words = _WORD.findall((text or "").lower())
         if words:
-            conditions.append(self._dialect.match)
+            source, order = self._dialect.search_source, self._dialect.search_order
+            conditions.append(self._dialect.matches)
             params["query"] = self._dialect.query(words)
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
@@ -424,34 +417,60 @@ class TraceStore:
             if name:
                 conditions.append(
                     f"EXISTS (SELECT 1 FROM turn_names WHERE kind = '{kind}' AND name = :{kind} "
-                    "AND turn = seq)"
+                    "AND turn_names.turn = turns.seq)"
                 )
                 params[kind] = name
         if thread_id is not None:
             conditions.append("thread_id = :thread_id")
             params["thread_id"] = thread_id
         if since is not None:
-            conditions.append("start_time >= :since")
-            params["since"] = _epoch(since)
+            conditions.append("seq >= :since")  # the start time's key: the primary key's order
+            params["since"] = _seq_key(_epoch(since))
         if until is not None:
-            conditions.append("start_time < :until")
-            params["until"] = _epoch(until)
-        return " AND ".join(conditions), params
+            conditions.append("seq < :until")
+            params["until"] = _seq_key(_epoch(until))
+        return _Selection(source, " AND ".join(conditions), params, order)
 
-    def _page(self, where: str, params: dict[str, Any], limit: int, offset: int) -> list[TurnSummary]:
+    def _page(self, chosen: _Selection, limit: int, offset: int) -> list[TurnSummary]:
         if not (isinstance(limit, int) and limit > 0 and isinstance(offset, int) and offset >= 0):
             raise ValueError(
                 f"limit must be a positive int and offset a non-negative one, got {limit}, {offset}"
             )
         query = _sql(
-            f"SELECT {', '.join(_SUMMARY_COLUMNS)} FROM turns WHERE {where} "
-            "ORDER BY start_time DESC, seq DESC LIMIT :limit OFFSET :offset"
+            f"SELECT {', '.join(_SUMMARY_COLUMNS)} FROM {chosen.source} WHERE {chosen.where} "
+            f"ORDER BY {chosen.order} LIMIT :limit OFFSET :offset"
         )
-        rows = self._retrying(
-            "read",
-            lambda connection: connection.execute(query, {**params, "limit": limit, "offset": offset}).all(),
-        )
+        paging = {**chosen.params, "limit": limit, "offset": offset}
+        rows = self._retrying("read", lambda connection: connection.execute(query, paging).all())
         return [TurnSummary(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """The turns a query reads: its FROM, WHERE (and their parameters) and ORDER BY."""
+
+    source: str
+    where: str
+    params: dict[str, Any]
+    order: str
+
+
+def _seq_key(start_time: float) -> int:
+    """A turn's key in the store: its start time in microseconds, so the key's order is the time's."""
+    return max(0, int(start_time * 1_000_000))
+
+
+def _free_seq(connection: Any, start_time: float) -> int:
+    """The key for a turn that started at ``start_time``: its time's, or the next free one after it."""
+    key = _seq_key(start_time)
+    taken = connection.execute(
+        _sql("SELECT seq FROM turns WHERE seq >= :key ORDER BY seq LIMIT 1000"), {"key": key}
+    ).scalars()
+    for seq in taken:
+        if seq != key:
+            break
+        key += 1
+    return key
 
 
 # -- a turn, prepared for writing ----------------------------------------------------
@@ -567,8 +586,10 @@ def _epoch(value: float | datetime) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
-def _sql(query: str) -> Any:
-    return sa.text(query)
+def _sql(query: str, **params: Any) -> Any:
+    """A SQL statement; a list among ``params`` fills an ``IN :name`` with its items."""
+    lists = [sa.bindparam(name, expanding=True) for name, value in params.items() if isinstance(value, list)]
+    return sa.text(query).bindparams(*lists)
 
 
 # -- the two databases ----------------------------------------------------------------
@@ -587,9 +608,8 @@ _UPGRADES = [
             cost {real}, model_calls {int} NOT NULL, tool_calls {int} NOT NULL, errors {int} NOT NULL,
             runs {int} NOT NULL, thread_id TEXT, preview TEXT NOT NULL, saved_at {real} NOT NULL,
             data {blob} NOT NULL)""",
-        "CREATE INDEX IF NOT EXISTS turns_by_start ON turns (start_time, seq)",
-        "CREATE INDEX IF NOT EXISTS turns_by_status ON turns (status, start_time)",
-        "CREATE INDEX IF NOT EXISTS turns_by_thread ON turns (thread_id, start_time)",
+        "CREATE INDEX IF NOT EXISTS turns_by_status ON turns (status, seq)",
+        "CREATE INDEX IF NOT EXISTS turns_by_thread ON turns (thread_id, seq)",
         """CREATE TABLE IF NOT EXISTS turn_names (
             turn {int} NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (kind, name, turn))""",
         "CREATE INDEX IF NOT EXISTS turn_names_by_turn ON turn_names (turn)",
@@ -610,6 +630,10 @@ class _Dialect:
     #: The text index's value for the parameter ``:body``, and the condition for ``:query``.
     vector: str
     matches: str
+    #: A search's FROM and ORDER BY (newest first): SQLite reads its text index in the key's order,
+    #: and stops at the page's end.
+    search_source: str
+    search_order: str
     #: The search words (letters and digits) as the text index's query: each word, or a word it starts.
     query: Callable[[list[str]], str]
     #: A turn's text as the text index is given it.
@@ -618,10 +642,6 @@ class _Dialect:
     @property
     def insert_text(self) -> str:
         return f"INSERT INTO turn_text ({self.key}, body) VALUES (:seq, {self.vector})"
-
-    @property
-    def match(self) -> str:
-        return f"seq IN (SELECT {self.key} FROM turn_text WHERE {self.matches})"
 
 
 _SQLITE = _Dialect(
@@ -637,6 +657,8 @@ _SQLITE = _Dialect(
     key="rowid",
     vector=":body",
     matches="turn_text MATCH :query",
+    search_source="turn_text JOIN turns ON turns.seq = turn_text.rowid",
+    search_order="turn_text.rowid DESC",
     query=lambda words: " ".join(f'"{word}"*' for word in words),
     body=lambda text: text,
 )
@@ -644,7 +666,7 @@ _SQLITE = _Dialect(
 _POSTGRES = _Dialect(
     setup_lock="SELECT pg_advisory_xact_lock(7265031)",
     types={
-        "seq": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "seq": "BIGINT PRIMARY KEY",
         "real": "DOUBLE PRECISION",
         "int": "BIGINT",
         "blob": "BYTEA",
@@ -653,7 +675,9 @@ _POSTGRES = _Dialect(
     },
     key="turn",
     vector="to_tsvector('simple', :body)",
-    matches="body @@ to_tsquery('simple', :query)",
+    matches="turn_text.body @@ to_tsquery('simple', :query)",
+    search_source="turns JOIN turn_text ON turn_text.turn = turns.seq",
+    search_order="turns.seq DESC",
     query=lambda words: " & ".join(f"{word}:*" for word in words),
     # Words only, as SQLite's tokenizer sees them (Postgres's parser would keep e-mails and URLs whole).
     body=lambda text: " ".join(_WORD.findall(text)),
