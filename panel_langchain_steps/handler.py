@@ -29,6 +29,7 @@ from .compat import watch_callback_state
 from .render import check_title
 from .steps_view import StepsView
 from .store import TraceStore
+from .store import shared as shared_store
 from .stream import soon
 from .trace import RUNNING, STOPPED, RunRecord, Trace
 from .visibility import RUN_TYPES, VERBOSITY
@@ -307,7 +308,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         default=None,
         constant=True,
         doc="""
-        A `TraceStore` (or the path or URL of one) that keeps every turn: a turn
+        A `TraceStore` (or the path or URL of one, opened once per process and
+        shared by the handlers given it) that keeps every turn: a turn
         is saved when it ends, fails, is stopped or pauses for a decision, by the
         store's writer thread, so the chat never waits for the disk. If the
         database stays locked or unreachable, one log line says so and the chat
@@ -339,7 +341,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
             _deprecated("title=<function>", "title_function=<function>")
             params["title_function"] = params.pop("title")
         if isinstance(params.get("store"), str | os.PathLike):
-            params["store"] = TraceStore(params["store"])
+            params["store"] = shared_store(params["store"])
         if user is not None:
             params["user"] = user
         if avatar is not None:

@@ -517,6 +517,24 @@ class _Turn:
         return cls(summary, data, sorted(names), _search_text(saved))
 
 
+_SHARED: weakref.WeakValueDictionary[str, TraceStore] = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(target: str | Path) -> TraceStore:
+    """The process's one `TraceStore` for ``target`` (a path or URL), opened on first use.
+
+    Handlers given ``store="traces.db"`` share it, so the sessions of an app share one writer
+    thread and one pool of connections.
+    """
+    key = str(Path(target).resolve()) if "://" not in str(target) else str(target)
+    with _SHARED_LOCK:
+        store = _SHARED.get(key)
+        if store is None:
+            store = _SHARED[key] = TraceStore(target)
+        return store
+
+
 def is_store(target: str | Path) -> bool:
     """Whether ``target`` names a store rather than a trace file: a database URL, or a SQLite file."""
     if "://" in str(target):

@@ -370,8 +370,12 @@ def test_a_store_of_a_newer_version_is_refused_and_an_older_one_upgraded(tmp_pat
         TraceStore(path)
 
 
-def test_the_handler_opens_a_store_from_a_path(tmp_path):
+def test_handlers_given_a_path_share_one_store(tmp_path):
     handler = ChatStepCallbackHandler(store=str(tmp_path / "traces.db"))
+    other = ChatStepCallbackHandler(store=tmp_path / "traces.db")
+    assert other.store is handler.store
     ask(handler)
+    ask(other)
     assert handler.store.flush(60)
-    assert [turn.id for turn in TraceStore(tmp_path / "traces.db").list()] == [handler.trace.roots[0].id]
+    roots = [handler.trace.roots[0].id, other.trace.roots[0].id]
+    assert [turn.id for turn in TraceStore(tmp_path / "traces.db").list()] == roots[::-1]
