@@ -147,10 +147,10 @@ class TraceStore:
         ``prices`` (``{model: (input_per_1M, output_per_1M)}``) gives each turn's cost.
         """
         turns = [_Turn.of(trace.runs_of(root.id), prices) for root in trace.roots]
-        self.write(turns)
+        self._write_turns(turns)
         return [turn.summary["id"] for turn in turns]
 
-    def write(self, turns: Sequence[_Turn]) -> None:
+    def _write_turns(self, turns: Sequence[_Turn]) -> None:
         """Write prepared turns in one transaction, then apply the retention rule."""
         if turns:
             self._retrying("save", lambda connection: self._write(connection, turns))
@@ -817,7 +817,7 @@ class _Writer:
     def _save(self, followers: list[_Follower]) -> None:
         try:
             turns = [turn for follower in followers for turn in follower.ended_turns()]
-            self._store.write(turns)
+            self._store._write_turns(turns)
         except (StoreError, ValueError) as error:
             if not self._failing:
                 log.warning("panel-langchain-steps: %s; the chat goes on without saving it", error)
