@@ -52,6 +52,10 @@ class StoreView(Viewer):
     )
     model = param.String(default="", doc="Only turns that called this model.")
     tool = param.String(default="", doc="Only turns that called this tool.")
+    thread = param.String(
+        default="",
+        doc="Only the turns of this thread (session); their totals (turns, tokens, cost) are shown.",
+    )
     within = param.Selector(
         default="any time", objects=list(WITHIN), doc="Only turns that started this recently."
     )
@@ -82,6 +86,7 @@ class StoreView(Viewer):
         self._previous = pn.widgets.Button(label="◀ Newer", disabled=True)
         self._next = pn.widgets.Button(label="Older ▶", disabled=True)
         self._place = pn.pane.Str("", css_classes=["store-page"])
+        self._totals = pn.pane.Str("", css_classes=["store-totals"])
         self._compare = pn.widgets.Button(label="Compare", color="primary", disabled=True)
         self._previous.on_click(lambda _: self.param.update(page=self.page - 1))
         self._next.on_click(lambda _: self.param.update(page=self.page + 1))
@@ -95,10 +100,11 @@ class StoreView(Viewer):
                 pn.widgets.Select.from_param(self.param.status, label="", width=110),
                 pn.widgets.TextInput.from_param(self.param.model, placeholder="Model", label="", width=140),
                 pn.widgets.TextInput.from_param(self.param.tool, placeholder="Tool", label="", width=140),
+                pn.widgets.TextInput.from_param(self.param.thread, placeholder="Thread", label="", width=140),
                 pn.widgets.Select.from_param(self.param.within, label="", width=130),
             ),
             self._table,
-            pn.Row(self._previous, self._place, self._next, self._compare),
+            pn.Row(self._previous, self._place, self._next, self._compare, self._totals),
             self._shown,
             sizing_mode="stretch_width",
         )
@@ -120,7 +126,7 @@ class StoreView(Viewer):
         """What is open below the list: a turn's `TraceView`, a `Comparison`, or None."""
         return self._content
 
-    @param.depends("search", "status", "model", "tool", "within", "page_size", watch=True)
+    @param.depends("search", "status", "model", "tool", "thread", "within", "page_size", watch=True)
     def _first_page(self) -> None:
         if self.page:
             self.page = 0  # which refreshes
@@ -134,6 +140,7 @@ class StoreView(Viewer):
             "status": None if self.status == "any" else self.status,
             "model": self.model.strip() or None,
             "tool": self.tool.strip() or None,
+            "thread_id": self.thread.strip() or None,
         }
         if WITHIN[self.within] is not None:
             filters["since"] = time.time() - WITHIN[self.within]
@@ -147,6 +154,14 @@ class StoreView(Viewer):
             f"turns {first + 1:,}-{first + len(self._turns):,}" if self._turns else "no turns"
         )
         self._previous.disabled, self._next.disabled = self.page == 0, not self._more
+        self._totals.object = (
+            _totals_line(self.store.totals(self.search, **filters)) if self.thread.strip() else ""
+        )
+
+    @property
+    def totals(self) -> str:
+        """The thread's totals as shown (empty unless a thread is chosen)."""
+        return self._totals.object
 
     def open(self, turn_id: str) -> TraceView:
         """Show a stored turn in a `TraceView` below the list."""
@@ -227,6 +242,12 @@ def comparison_panel(result: Comparison) -> pn.Column:
         height=420,
     )
     return pn.Column(summary, table, sizing_mode="stretch_width")
+
+
+def _totals_line(totals: dict[str, Any]) -> str:
+    cost = "" if totals["cost"] is None else f", {format_cost(totals['cost'])}"
+    tokens = f"{totals['total_tokens']:,} tokens"
+    return f"thread: {totals['turns']:,} turns, {tokens}{cost}, {totals['duration']:.1f} s"
 
 
 def _frame(turns: list[TurnSummary]) -> pd.DataFrame:

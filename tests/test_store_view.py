@@ -10,6 +10,7 @@ from panel_langchain_steps import ChatStepCallbackHandler, TraceStore
 from panel_langchain_steps.cli import main
 from panel_langchain_steps.store_view import StoreView, comparison_panel
 from panel_langchain_steps.trace_view import TraceView
+from panel_langchain_steps.usage import format_cost
 
 
 @pytest.fixture
@@ -46,6 +47,30 @@ def test_pages_search_and_filters(filled, document):
     assert len(view.rows) == 2
     view.status = "failed"
     assert view.rows == []
+
+
+def test_a_threads_turns_and_their_cost(tmp_path, document):
+    store = TraceStore(tmp_path / "traces.db")
+    handler = ChatStepCallbackHandler(store=store, prices={"scripted-model": (1.0, 2.0)})
+    for thread in ("alice", "bob", "alice"):
+        adding_agent().invoke(
+            {"messages": [("user", "What is 1 + 2?")]},
+            config={"callbacks": [handler], "configurable": {"thread_id": thread}},
+        )
+    assert store.flush(60)
+    view = StoreView(store)
+    view.__panel__().get_root(document)
+    assert view.totals == ""
+    view.thread = "alice"
+    assert [row["thread"] for row in view.rows] == ["alice", "alice"]
+    totals = store.totals(thread_id="alice")
+    assert totals["turns"] == 2 and totals["cost"] > 0
+    cost = format_cost(totals["cost"])
+    assert (
+        view.totals
+        == f"thread: 2 turns, {totals['total_tokens']:,} tokens, {cost}, {totals['duration']:.1f} s"
+    )
+    store.close()
 
 
 def test_a_turn_opens_in_a_trace_view_and_two_compare(filled, document):
