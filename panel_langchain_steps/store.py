@@ -287,7 +287,10 @@ class TraceStore:
             except sa_exc.DatabaseError as error:
                 if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
                     raise
-                raise ValueError(f"{self._where}: not a trace store ({error.orig})") from None
+                reason = str(error.orig).strip().splitlines()[0]
+                if self._file is None:  # a server: its database, its rights
+                    raise ValueError(f"{self._where}: could not set up the trace store ({reason})") from None
+                raise ValueError(f"{self._where}: not a trace store ({reason})") from None
             self._ready = True
 
     @property
