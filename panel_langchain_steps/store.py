@@ -464,16 +464,15 @@ def _seq_key(start_time: float) -> int:
 
 
 def _free_seq(connection: Any, start_time: float) -> int:
-    """The key for a turn that started at ``start_time``: its time's, or the next free one after it."""
+    """The key for a turn that started at ``start_time``: its time's, or the first free one after it."""
     key = _seq_key(start_time)
-    taken = connection.execute(
-        _sql("SELECT seq FROM turns WHERE seq >= :key ORDER BY seq LIMIT 1000"), {"key": key}
-    ).scalars()
-    for seq in taken:
-        if seq != key:
-            break
-        key += 1
-    return key
+    if connection.execute(_sql("SELECT 1 FROM turns WHERE seq = :key"), {"key": key}).first() is None:
+        return key
+    gap = (
+        "SELECT min(seq) + 1 FROM turns WHERE seq >= :key "
+        "AND NOT EXISTS (SELECT 1 FROM turns AS later WHERE later.seq = turns.seq + 1)"
+    )
+    return connection.execute(_sql(gap), {"key": key}).scalar()
 
 
 # -- a turn, prepared for writing ----------------------------------------------------

@@ -256,6 +256,19 @@ def test_delete_and_retention(target):
     aged.close()
 
 
+def test_turns_that_started_at_the_same_time_are_all_kept(store):
+    handler = ChatStepCallbackHandler()
+    for _ in range(3):
+        ask(handler)
+    runs = [run.to_dict() for run in handler.trace.runs]
+    for run in runs:
+        run["start_time"] = 1_800_000_000.0  # every turn started in the same microsecond
+    store.save(Trace.from_dict({**Trace().to_dict(), "runs": runs}))
+    assert len(store) == 3
+    assert {turn.id for turn in store.list()} == {root.id for root in handler.trace.roots}
+    assert len(store.list(since=1_800_000_000.0)) == 3
+
+
 def test_many_threads_and_processes_write_to_one_store(target):
     store = TraceStore(target)
     handlers = [ChatStepCallbackHandler(store=store) for _ in range(4)]
