@@ -9,7 +9,7 @@ PY311 ?= $(shell PYENV_VERSION=3.11.7 pyenv which python3 2>/dev/null || command
 PORT ?= 5006
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test test-latest test-oldest lint docs docs-serve format bench browser clean
+.PHONY: demo test test-latest test-oldest lint docs docs-serve format bench browser postgres clean
 
 demo: .venv/installed
 	.venv/bin/panel serve examples/agent_chat.py --address 127.0.0.1 --port $(PORT) \
@@ -43,10 +43,10 @@ format: .venv/installed
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
-test-latest: .venv/installed browser
+test-latest: .venv/installed browser postgres
 	.venv/bin/python -m pytest
 
-test-oldest: .venv311/installed browser
+test-oldest: .venv311/installed browser postgres
 	.venv311/bin/python -m pytest
 
 bench: .venv/installed browser
@@ -57,6 +57,12 @@ browser:
 	@test -x /usr/bin/chromium || { \
 		SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+# Debian's Postgres server for the trace store's tests (the tests start and stop it themselves).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+		SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
 .venv/installed: pyproject.toml
 	@test -n "$(PY312)" || { echo "Python 3.12 not found: set PY312=/path/to/python3.12"; exit 1; }

@@ -9,6 +9,7 @@ from .handler import ChatStepCallbackHandler, StopRun
 from .imports import from_langsmith, from_otel
 from .progress import get_stream_writer
 from .replay import replay
+from .store import TraceStore
 from .testing import ScriptedChatModel
 from .trace import RunRecord, Trace
 from .trace_view import TraceView, totals
@@ -19,6 +20,7 @@ __all__ = [
     "ScriptedChatModel",
     "StopRun",
     "Trace",
+    "TraceStore",
     "TraceView",
     "from_langsmith",
     "from_otel",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,8 @@ from . import capture
 from .options import StepOptions, ViewOptions
 from .schedule import call_soon
 from .steps_view import StepsView
+from .store import TraceStore
+from .store import shared as shared_store
 from .trace import RUNNING, STOPPED, RunRecord, Trace
 
 log = logging.getLogger("panel_langchain_steps")
@@ -79,6 +82,19 @@ class ChatStepCallbackHandler(BaseCallbackHandler, StepOptions, Viewer):
     name the target, as for Panel's former ``PanelCallbackHandler``.
     """
 
+    store = param.ClassSelector(
+        class_=TraceStore,
+        default=None,
+        constant=True,
+        doc="""
+        A `TraceStore` (or the path or URL of one, opened once per process and
+        shared by the handlers given it) that keeps every turn: a turn
+        is saved when it ends, fails, is stopped or pauses for a decision, by the
+        store's writer thread, so the chat never waits for the disk. If the
+        database stays locked or unreachable, one log line says so and the chat
+        goes on.""",
+    )
+
     # Called on the event loop's thread in async runs, in order, instead of in
     # an executor: each callback is short and must keep token order.
     run_inline = True
@@ -103,12 +119,16 @@ class ChatStepCallbackHandler(BaseCallbackHandler, StepOptions, Viewer):
         if callable(params.get("title")):
             _deprecated("title=<function>", "title_function=<function>")
             params["title_function"] = params.pop("title")
+        if isinstance(params.get("store"), str | os.PathLike):
+            params["store"] = shared_store(params["store"])
         if user is not None:
             params["user"] = user
         if avatar is not None:
             params["avatar"] = avatar
         super().__init__(**params)
         self.trace = Trace()
+        if self.store is not None:
+            self.store.follow(self.trace, prices=lambda: self.prices)
         self._logged: set[tuple[str, str]] = set()
         self._halted: dict[Any, None] = {}
         # A feed's stop button cancels its callback: stop the runs too.

@@ -606,9 +606,7 @@ class Trace:
     def save(self, path: str | Path) -> None:
         """Write the trace as JSON (secrets in it redacted)."""
         data = self.to_dict()
-        for run in data["runs"]:
-            for key in _CONTENT_FIELDS:
-                run[key] = redact(run[key])
+        data["runs"] = [redacted(run) for run in data["runs"]]
         text = json.dumps(data, ensure_ascii=False, indent=1)
         # A lone surrogate (a model may stream one) cannot be written as UTF-8: it becomes "?".
         Path(path).write_text(text, encoding="utf-8", errors="replace")
@@ -665,6 +663,11 @@ class Trace:
             if run.ended:
                 self._remember_ended(run.id)
             self._changed(run)
+
+
+def redacted(run: dict[str, Any]) -> dict[str, Any]:
+    """A saved run (`RunRecord.to_dict` data) with the secrets in what it saw redacted."""
+    return {key: redact(value) if key in _CONTENT_FIELDS else value for key, value in run.items()}
 
 
 def _started(run: RunRecord) -> float:
