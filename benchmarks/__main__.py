@@ -8,7 +8,7 @@ import platform
 import time
 from importlib.metadata import version
 
-from . import agent, browser, freshness, memory, patches, record, sessions, store, tokens
+from . import agent, browser, freshness, memory, navigation, patches, record, sessions, store, tokens
 from .common import verdict
 
 
@@ -92,6 +92,7 @@ SECTIONS = {
     "freshness": (token_freshness, True),
     "agent": (agent.report, False),
     "browser": (browser.report, True),
+    "navigation": (navigation.report, True),
     "sessions": (sessions.report, True),
     "memory": (memory.report, False),
     "record": (record.report, False),

@@ -46,7 +46,7 @@ def chat_turn(question: str, done: str, expand: bool = False) -> Callable[[Any],
 
 def long_run(page: Any) -> None:
     chat_turn("Check 40 servers", "Checked 40 servers", expand=True)(page)
-    page.locator(".earlier-steps").first.evaluate("(button) => button.scrollIntoView()")
+    page.locator(".steps-navigator").first.evaluate("(bar) => bar.scrollIntoView()")
 
 
 def standalone(page: Any) -> None:

@@ -61,6 +61,16 @@ def models_found_once(doc: Document) -> Iterator[None]:
             models.recompute()
 
 
+def session_locked(doc: Document) -> bool:
+    """Whether a served document's session lock is held (by the loop handling a message or a
+    locked callback, which Bokeh may run on another thread).
+
+    Reads Bokeh's private ``ServerSession._lock`` (Panel's ``_document_lock_held`` reads it too).
+    """
+    lock = getattr(doc.session_context.session, "_lock", None)
+    return lock is not None and lock.locked()
+
+
 def callback_state(feed: ChatFeed) -> str:
     """The state of a feed's callback: "idle", "running", "generating", "stopping" or "stopped"."""
     current = feed._callback_state

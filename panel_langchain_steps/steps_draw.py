@@ -373,13 +373,12 @@ class StepsDrawing:
             slot.body, slot.built = [], False
         else:
             return False
-        self.model.dirty_nodes[slot] = None
         return True
 
-    def draw_opened(self, slot: Slot) -> None:
-        """Draw only an opened step now (what else is pending waits for its tick): a quick answer."""
-        if slot.step is not None and self._contained(self.draw_node, slot, False):
-            self.model.dirty_nodes.pop(slot, None)
+    def draw_now(self, node: Node, create: bool) -> None:
+        """Draw one node now (a step the user opened, a window they moved)."""
+        if node.layout is not None and self._contained(self.draw_node, node, create):
+            self.model.dirty_nodes.pop(node, None)
 
 
 def _same(new: list[Viewable], old: list[Viewable]) -> bool:

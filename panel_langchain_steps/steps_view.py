@@ -24,7 +24,7 @@ from panel.io.document import hold
 from panel.io.state import set_curdoc
 from panel.layout.base import ListLike
 
-from .compat import models_found_once
+from .compat import models_found_once, session_locked
 from .history import history_text
 from .options import ViewOptions
 from .placement import Placement, Reply, placement_for
@@ -92,8 +92,11 @@ class StepsView:
         """Render everything that changed, now.
 
         On a served page the drawing happens on the page's event loop: called
-        from another thread, it waits for the loop to draw (at most
-        `FLUSH_WAIT` seconds; the drawing still happens after).
+        from another thread, it hands the drawing to the loop and waits for it
+        (at most `FLUSH_WAIT` seconds; the drawing still happens after), unless
+        the session's lock is held: then the caller may be the locked callback
+        the loop waits for (Bokeh runs those on other threads), and it returns
+        at once.
         """
         self._ticker.cancel()
         document = served(self._placement.documents())
@@ -109,7 +112,8 @@ class StepsView:
                 drawn.set()
 
         on_page_loop(document, render_all, gone=drawn.set)
-        drawn.wait(FLUSH_WAIT)
+        if not session_locked(document):
+            drawn.wait(FLUSH_WAIT)
 
     def _render_all(self) -> None:
         while (due := self._render(None)) == 0:
@@ -168,16 +172,14 @@ class StepsView:
     def opened(self, slot: Slot, collapsed: bool) -> None:
         """A step was opened or closed: its body is built or let go, and drawn at once."""
         with self._lock:
-            if self._drawing.opened(slot, collapsed) and not self._rendering:
-                with self._batch():
-                    self._drawing.draw_opened(slot)
+            if self._drawing.opened(slot, collapsed):
+                self._draw_now(slot, create=False)
 
     def move(self, node: Node, start: int | None) -> None:
         """Show the window of ``node``'s steps from ``start`` (None: the newest, following the run)."""
         with self._lock:
             node.start, node.note, node.found = start, "", None
-            self._model.dirty_nodes[node] = None
-        self.flush()
+            self._draw_now(node, create=True)
 
     def find(self, node: Node, text: str) -> None:
         """Show the window that starts with the next of ``node``'s steps whose title holds ``text``."""
@@ -187,8 +189,16 @@ class StepsView:
                 node.note = "no step matches"
             else:
                 node.start, node.note = node.found, ""
-            self._model.dirty_nodes[node] = None
-        self.flush()
+            self._draw_now(node, create=True)
+
+    def _draw_now(self, node: Node, create: bool) -> None:
+        """Draw the node the user acted on, now, in the callback of the action (what else is
+        pending waits for its tick): a quick answer."""
+        self._model.dirty_nodes[node] = None
+        if not self._rendering:
+            self._drawing.budget.start(None)
+            with self._batch():
+                self._drawing.draw_now(node, create)
 
     def open_trace(self, reply: Reply) -> None:
         """Open the reply's turns in a `TraceView`: in the handler's ``trace_target``, else in the reply."""
