@@ -65,10 +65,15 @@ def session_locked(doc: Document) -> bool:
     """Whether a served document's session lock is held (by the loop handling a message or a
     locked callback, which Bokeh may run on another thread).
 
-    Reads Bokeh's private ``ServerSession._lock`` (Panel's ``_document_lock_held`` reads it too).
+    Reads Bokeh's private ``ServerSession._lock`` (Panel's ``_document_lock_held`` reads it too):
+    an ``asyncio.Lock`` from Bokeh 3.10, a ``tornado.locks.Lock`` (its semaphore at 0) before.
     """
     lock = getattr(doc.session_context.session, "_lock", None)
-    return lock is not None and lock.locked()
+    if lock is None:
+        return False
+    if hasattr(lock, "locked"):
+        return lock.locked()
+    return getattr(getattr(lock, "_block", None), "_value", 1) == 0
 
 
 def callback_state(feed: ChatFeed) -> str:

@@ -17,7 +17,7 @@ from test_chat import RAN, SEARCH_DONE, two_tool_agent
 from tornado.websocket import WebSocketHandler
 
 from panel_langchain_steps import ChatStepCallbackHandler
-from panel_langchain_steps.compat import documents_of
+from panel_langchain_steps.compat import documents_of, session_locked
 from panel_langchain_steps.schedule import on_page_loop
 from panel_langchain_steps.testing import ScriptedChatModel
 
@@ -147,3 +147,21 @@ def test_flush_from_a_worker_thread_changes_the_page_on_its_loop(open_app, monke
 def _patched(event: object) -> bool:
     """Whether a document event changes the page (not Bokeh's own bookkeeping of callbacks)."""
     return isinstance(event, DocumentPatchedEvent)
+
+
+def test_a_served_sessions_lock_is_seen_held_inside_its_callbacks(open_app):
+    app, _ = handler_page()
+    with open_app(app) as (page, log, view):
+        (document,) = documents_of(view)
+        seen: list[bool] = []
+
+        async def inside() -> None:
+            seen.append(session_locked(document))
+
+        run_in_session(view, inside)
+        assert seen == [True]
+        deadline = time.monotonic() + WAIT_SECONDS
+        while session_locked(document):  # free again once the loop is idle
+            assert time.monotonic() < deadline, "the session's lock stayed held"
+            page.wait_for_timeout(10)
+        assert log.errors == []
