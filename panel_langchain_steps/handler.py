@@ -332,6 +332,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         self.trace = Trace()
         self._logged: set[tuple[str, str]] = set()
         self._halted: dict[Any, None] = {}
+        self._followed: set[Any] = set()  # the remote runs `follow` is recording (remote.py)
         self._view = StepsView(self.trace, target, report=self._report, **self._view_options())
         self.layout: ListLike = self._view.layout
         self._feed = target if isinstance(target, ChatFeed) else None
@@ -527,6 +528,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
                 if run.status == RUNNING and run.key is not None:
                     self._halt(run.key)
             self.trace.end_all(STOPPED, exception=StopRun("stopped by the user"))
+        for remote_run in list(self._followed):
+            remote_run.stop()
         self._view.flush()
 
     def _check_halted(self, run_id: UUID, parent_run_id: UUID | None) -> None:
@@ -555,6 +558,23 @@ class ChatStepCallbackHandler(BaseCallbackHandler, Viewer):
         """Stop the runs as the stop button does: cancel the feed's callback (which then stops them)."""
         if self._feed is None or not self._feed.stop():
             self.stop()
+
+    # -- remote runs (issue 25: the stream's parts are turned into callbacks in remote.py) --
+
+    def follow(self, stream: Any, *, client: Any = None, thread_id: str | None = None) -> Any:
+        """Record a run on a LangGraph server from its SDK stream, as its callbacks would.
+
+        ``stream`` is what ``client.runs.stream(...)`` or ``client.runs.join_stream(...)``
+        returns (async or sync client); the same parts come back, in order, as an
+        async iterator for an async stream and an iterator for a sync one, each
+        recorded in ``handler.trace`` as it arrives. With ``stream_mode=["events",
+        "updates"]`` the steps are those of the same graph run in-process, approval
+        prompts included. Give the ``client`` and ``thread_id`` so that the stop
+        button cancels the run on the server. See docs/remote.md.
+        """
+        from .remote import follow
+
+        return follow(self, stream, client=client, thread_id=thread_id)
 
     # -- public --------------------------------------------------------------
 

@@ -1,0 +1,424 @@
+"""Runs on a LangGraph server: the SDK's run stream, recorded as the handler records local runs.
+
+`ChatStepCallbackHandler.follow` wraps the stream of ``client.runs.stream(...)``
+(or ``join_stream``): each part is passed on unchanged, and what it says is
+recorded first. With ``stream_mode="events"`` the server sends the
+``astream_events`` of the run, so each event becomes the LangChain callback it
+came from (``on_chain_start``, ``on_llm_new_token``, ``on_tool_end``, ...), with
+the messages rebuilt from their JSON, and goes through the handler's own
+callbacks: a remote run makes the same records, and the same steps, as the same
+graph run in-process. An interrupt (``__interrupt__`` in the ``updates`` or
+``values`` mode), an ``error`` part, a stream that ends before its run did and a
+connection that is lost end the open runs through the handler's error callbacks
+too, so they end the way a local run's do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
+from uuid import UUID
+
+from .handler import StopRun
+
+if TYPE_CHECKING:
+    from .handler import ChatStepCallbackHandler
+
+log = logging.getLogger("panel_langchain_steps")
+
+#: Why the runs of a stream that ended before its run did were stopped.
+ENDED_EARLY = "the server's stream ended before the run did (cancelled on the server?)"
+#: What a run stopped because its stream was closed by the app says.
+CLOSED = "the app stopped following the run's stream"
+
+
+class Interrupt(NamedTuple):
+    """A pending ``interrupt()`` of a remote run: its request (``value``) and its ``id``."""
+
+    value: Any
+    id: str
+
+
+class RemoteError(Exception):
+    """An exception raised on the LangGraph server, as the stream reported it.
+
+    Instances are of a subclass named as the server's exception (``ValueError``,
+    ``GraphInterrupt``, ...), so a step says what was raised and a pause or a
+    cancellation ends its run as ``paused`` or ``stopped``, as a local one does.
+    """
+
+
+_ERROR_TYPES: dict[str, type[RemoteError]] = {}
+
+
+def remote_error(name: Any, *args: Any) -> RemoteError:
+    """A `RemoteError` of the subclass named ``name`` (``RemoteError`` itself for odd names)."""
+    name = str(name or "")
+    if not name.isidentifier():
+        return RemoteError(*args)
+    cls = _ERROR_TYPES.get(name)
+    if cls is None:
+        cls = _ERROR_TYPES.setdefault(name, type(name, (RemoteError,), {"__module__": "langgraph server"}))
+    return cls(*args)
+
+
+def follow(
+    handler: ChatStepCallbackHandler, stream: Any, *, client: Any = None, thread_id: str | None = None
+) -> Iterator[Any] | AsyncIterator[Any]:
+    """The parts of ``stream``, unchanged and in order, each recorded in ``handler.trace`` first."""
+    if inspect.iscoroutine(stream) or inspect.isawaitable(stream):
+        raise TypeError(
+            "follow() takes the run stream itself, e.g. handler.follow(client.runs.stream(...)); "
+            f"got {type(stream).__name__} (an awaitable: a run from runs.create or runs.wait is not a stream)"
+        )
+    if client is not None and not callable(getattr(getattr(client, "runs", None), "cancel", None)):
+        raise TypeError(
+            f"client must be a LangGraph SDK client (get_client(url=...)), not {type(client).__name__}"
+        )
+    if thread_id is not None and not isinstance(thread_id, str):
+        raise TypeError(f"thread_id must be a str, not {type(thread_id).__name__}")
+    run = RemoteRun(handler, client, thread_id)
+    if hasattr(stream, "__anext__"):
+        return _follow_async(run, stream)
+    if hasattr(stream, "__next__"):
+        return _follow_sync(run, stream)
+    raise TypeError(
+        "follow() takes the run stream of a LangGraph SDK client (client.runs.stream(...) or "
+        f"client.runs.join_stream(...)), an iterator of stream parts; got {type(stream).__name__}"
+    )
+
+
+def _follow_sync(run: RemoteRun, stream: Iterator[Any]) -> Iterator[Any]:
+    run.open()
+    try:
+        for part in stream:
+            if not run.take(part):
+                break
+            yield part
+            if run.stopped:
+                break
+    except GeneratorExit:
+        run.close(remote_error("CancelledError", CLOSED))
+        raise
+    except Exception as error:
+        run.close(error)
+        raise
+    finally:
+        run.close(None)
+        _close(stream)
+
+
+async def _follow_async(run: RemoteRun, stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    run.open(asyncio.get_running_loop())
+    try:
+        async for part in stream:
+            if not run.take(part):
+                break
+            yield part
+            if run.stopped:
+                break
+    except GeneratorExit:
+        run.close(remote_error("CancelledError", CLOSED))
+        raise
+    except asyncio.CancelledError as error:
+        # The app's task was cancelled (Panel's stop button cancels an async callback): so is the run.
+        run.close(error)
+        run.cancel()
+        raise
+    except Exception as error:
+        run.close(error)
+        raise
+    finally:
+        run.close(None)
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):  # a broken stream may fail to close: closed either way
+                await aclose()
+
+
+def _close(stream: Any) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            close()
+
+
+class RemoteRun:
+    """One followed stream: what its parts say, turned into the handler's callbacks."""
+
+    def __init__(self, handler: ChatStepCallbackHandler, client: Any, thread_id: str | None):
+        self.handler = handler
+        self.client = client
+        self.thread_id = thread_id
+        #: The server's id of the run (the stream's ``metadata`` part), and the last event id seen.
+        self.run_id: str | None = None
+        self.last_event_id: str | None = None
+        self.stopped = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runs: dict[Any, None] = {}  # the runs this stream started, in order
+        self._interrupts: set[str] = set()
+        self._closed = False
+
+    # -- the stream's life -------------------------------------------------------
+
+    def open(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop
+        self.handler._followed.add(self)
+
+    def take(self, part: Any) -> bool:
+        """Record one part; False once the run was stopped (the part is not passed on)."""
+        if self.stopped:
+            return False
+        try:
+            self._record(part)
+        except StopRun:
+            self.stop()
+        except Exception as error:
+            self.handler._report(None, "follow", error)
+        return not self.stopped
+
+    def close(self, error: BaseException | None) -> None:
+        """The stream ended (``error``: how it broke): end what it left open, once."""
+        if self._closed:
+            return
+        self._closed = True
+        self.handler._followed.discard(self)
+        if self.stopped:
+            return
+        try:
+            if error is None and self._open_runs():
+                error = remote_error("CancelledError", ENDED_EARLY)
+            if error is not None:
+                self._end(self._open_runs(), error)
+        except Exception as fault:
+            self.handler._report(None, "follow", fault)
+
+    def stop(self) -> None:
+        """The user stopped the runs: cancel the run on the server, pass on no more parts."""
+        if not self.stopped:
+            self.stopped = True
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Cancel the run on the server (with a client and a thread id; else closing the stream must do)."""
+        if self.client is None or self.thread_id is None or self.run_id is None:
+            return
+        try:
+            cancel = self.client.runs.cancel
+            if inspect.iscoroutinefunction(cancel):
+                if self._loop is not None and not self._loop.is_closed():
+                    future = asyncio.run_coroutine_threadsafe(cancel(self.thread_id, self.run_id), self._loop)
+                    future.add_done_callback(self._cancelled)
+            else:
+                threading.Thread(target=self._cancel_sync, args=(cancel,), daemon=True).start()
+        except Exception as error:
+            self.handler._report(None, "cancelling the remote run", error)
+
+    def _cancel_sync(self, cancel: Any) -> None:
+        try:
+            cancel(self.thread_id, self.run_id)
+        except Exception as error:
+            self.handler._report(None, "cancelling the remote run", error)
+
+    def _cancelled(self, future: Any) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self.handler._report(None, "cancelling the remote run", future.exception())
+
+    # -- parts -------------------------------------------------------------------------
+
+    def _record(self, part: Any) -> None:
+        mode, data, event_id = _split(part)
+        if event_id:
+            self.last_event_id = event_id
+        if mode == "events":
+            self._event(data)
+        elif mode == "metadata":
+            self.run_id = self.run_id or (data.get("run_id") if isinstance(data, dict) else None)
+        elif mode == "error":
+            data = data if isinstance(data, dict) else {"message": data}
+            error = remote_error(data.get("error") or "RemoteError", str(data.get("message") or data))
+            self._end(self._path(), error)
+        elif mode in ("updates", "values") and isinstance(data, dict) and "__interrupt__" in data:
+            self._pause(data["__interrupt__"])
+
+    def _event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event") or ""
+        data = event.get("data") or {}
+        ids = {"run_id": _uuid(event.get("run_id"))}
+        parents = event.get("parent_ids")
+        ids["parent_run_id"] = _uuid(parents[-1]) if parents else None
+        handler = self.handler
+        if kind == "on_chat_model_stream":
+            chunk = revive(data.get("chunk"))
+            handler.on_llm_new_token(getattr(chunk, "content", ""), chunk=_generation(chunk), **ids)
+            return
+        if kind == "on_llm_stream":
+            chunk = data.get("chunk")
+            handler.on_llm_new_token(chunk.get("text", "") if isinstance(chunk, dict) else str(chunk), **ids)
+            return
+        described = {"name": event.get("name"), "tags": event.get("tags"), "metadata": event.get("metadata")}
+        if kind.endswith("_start"):
+            self._runs[ids["run_id"]] = None
+        if kind in ("on_chain_start", "on_prompt_start", "on_parser_start"):
+            run_type = kind[3:-6] if kind != "on_chain_start" else None
+            handler.on_chain_start(None, revive(data.get("input")), run_type=run_type, **described, **ids)
+        elif kind in ("on_chain_end", "on_prompt_end", "on_parser_end"):
+            handler.on_chain_end(revive(data.get("output")), **ids)
+        elif kind == "on_chat_model_start":
+            messages = revive((data.get("input") or {}).get("messages") or [])
+            handler.on_chat_model_start(None, messages, **described, **ids)
+        elif kind == "on_llm_start":
+            prompts = (data.get("input") or {}).get("prompts") or []
+            handler.on_llm_start(None, prompts, **described, **ids)
+        elif kind in ("on_chat_model_end", "on_llm_end"):
+            handler.on_llm_end(_result(data.get("output")), **ids)
+        elif kind == "on_tool_start":
+            inputs = data.get("input")
+            handler.on_tool_start(None, str(inputs), inputs=inputs, **described, **ids)
+        elif kind == "on_tool_end":
+            handler.on_tool_end(revive(data.get("output")), **ids)
+        elif kind == "on_tool_error":
+            handler.on_tool_error(_error(data.get("error")), **ids)
+        elif kind == "on_retriever_start":
+            handler.on_retriever_start(None, (data.get("input") or {}).get("query"), **described, **ids)
+        elif kind == "on_retriever_end":
+            handler.on_retriever_end(revive(data.get("output")) or [], **ids)
+        elif kind == "on_custom_event":
+            handler.on_custom_event(event.get("name"), event.get("data"), **ids)
+
+    def _pause(self, found: Any) -> None:
+        """The graph paused at ``interrupt()``: its newest open step waits for the decision."""
+        interrupts = tuple(
+            Interrupt(item.get("value"), str(item.get("id")))
+            for item in found or []
+            if isinstance(item, dict) and str(item.get("id")) not in self._interrupts
+        )
+        if not interrupts:
+            return  # told again (by a subgraph and its parent)
+        self._interrupts.update(interrupt.id for interrupt in interrupts)
+        # As in-process: the runs that raised the interrupt pause, the graph's own run goes on to its end.
+        path = [run for run in self._path() if run.parent_id is not None]
+        self._end(path, remote_error("GraphInterrupt", interrupts))
+
+    # -- ending runs ---------------------------------------------------------------------
+
+    def _open_runs(self) -> list[Any]:
+        """This stream's runs still open, newest first."""
+        trace = self.handler.trace
+        return [run for key in reversed(self._runs) if (run := trace.live(key)) is not None]
+
+    def _path(self) -> list[Any]:
+        """The newest open run and its open ancestors, innermost first: where an error was raised."""
+        runs = self._open_runs()
+        if not runs:
+            return []
+        newest = runs[0]
+        return [newest, *(run for run in self.handler.trace.ancestors(newest) if not run.ended)]
+
+    def _end(self, runs: list[Any], error: BaseException) -> None:
+        """End ``runs`` (innermost first) with ``error``, through the handler's error callbacks."""
+        for run in runs:
+            getattr(self.handler, f"on_{run.kind}_error")(error, run_id=run.key)
+
+
+# -- JSON back into LangChain's objects ------------------------------------------------------
+
+
+def _message_classes() -> dict[str, type]:
+    from langchain_core import messages
+
+    return {
+        "ai": messages.AIMessage,
+        "AIMessageChunk": messages.AIMessageChunk,
+        "human": messages.HumanMessage,
+        "HumanMessageChunk": messages.HumanMessageChunk,
+        "system": messages.SystemMessage,
+        "SystemMessageChunk": messages.SystemMessageChunk,
+        "tool": messages.ToolMessage,
+        "ToolMessageChunk": messages.ToolMessageChunk,
+        "function": messages.FunctionMessage,
+        "chat": messages.ChatMessage,
+        "remove": messages.RemoveMessage,
+    }
+
+
+_MESSAGES: dict[str, type] = {}
+
+
+def revive(value: Any) -> Any:
+    """``value`` with the messages and documents in it (as the server's JSON) rebuilt as objects."""
+    if isinstance(value, list):
+        return [revive(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kind = value.get("type")
+    if isinstance(kind, str):
+        if not _MESSAGES:
+            _MESSAGES.update(_message_classes())
+        cls = _MESSAGES.get(kind)
+        if cls is not None and "content" in value:
+            try:
+                return cls(**value)
+            except Exception:  # not a message after all: kept as data
+                return value
+        if kind == "Document" and "page_content" in value:
+            from langchain_core.documents import Document
+
+            return Document(**{key: value[key] for key in ("page_content", "metadata", "id") if key in value})
+    return {key: revive(item) for key, item in value.items()}
+
+
+def _generation(chunk: Any) -> Any:
+    from langchain_core.messages import BaseMessageChunk
+    from langchain_core.outputs import ChatGenerationChunk
+
+    return ChatGenerationChunk(message=chunk) if isinstance(chunk, BaseMessageChunk) else None
+
+
+def _result(output: Any) -> Any:
+    """An ``LLMResult`` of a model's end (a message for chat models, generations for LLMs)."""
+    from langchain_core.messages import BaseMessage
+    from langchain_core.outputs import ChatGeneration, Generation, LLMResult
+
+    message = revive(output)
+    if isinstance(message, BaseMessage):
+        return LLMResult(generations=[[ChatGeneration(message=message)]])
+    generations = output.get("generations") if isinstance(output, dict) else None
+    if generations:
+        texts = [[Generation(text=str(g.get("text", ""))) for g in batch] for batch in generations]
+        return LLMResult(generations=texts)
+    return LLMResult(generations=[])
+
+
+def _error(found: Any) -> RemoteError:
+    if isinstance(found, dict):
+        return remote_error(
+            found.get("error") or found.get("type") or "RemoteError", str(found.get("message"))
+        )
+    return remote_error("RemoteError", str(found))
+
+
+def _uuid(value: Any) -> Any:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return value
+
+
+def _split(part: Any) -> tuple[str, Any, str | None]:
+    """A part's stream mode (without its subgraph namespace), data and event id.
+
+    Both shapes of the SDK's parts: ``StreamPart(event, data, id)`` and the
+    ``version="v2"`` dicts ``{"type", "ns", "data"}``.
+    """
+    if isinstance(part, dict):
+        return str(part.get("type") or ""), part.get("data"), part.get("id")
+    event = getattr(part, "event", None)
+    if not isinstance(event, str):
+        raise TypeError(f"not a LangGraph stream part: {type(part).__name__}")
+    return event.partition("|")[0], getattr(part, "data", None), getattr(part, "id", None)

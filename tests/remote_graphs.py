@@ -1,0 +1,79 @@
+"""Graphs served by the LangGraph server the remote tests start, and run in-process to compare.
+
+Offline agents on the scripted model: each reply is a function of the
+conversation, so any number of runs (on the server, in-process) give the same
+steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from langchain.agents import create_agent
+from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
+from langgraph.graph import START, MessagesState, StateGraph
+
+from panel_langchain_steps.testing import ScriptedChatModel
+
+#: Seconds the `wait` tool waits: long enough to be stopped in the middle.
+WAIT_SECONDS = 30.0
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@tool
+async def wait(seconds: float) -> str:
+    """Wait for a while."""
+    await asyncio.sleep(seconds)
+    return "waited"
+
+
+def _adds(messages):
+    if messages[-1].type == "tool":
+        return f"The **sum** is {messages[-1].content}."
+    return AIMessage(
+        content="Let me add.", tool_calls=[{"name": "add", "args": {"a": 1, "b": 2}, "id": "call_add"}]
+    )
+
+
+def _waits(messages):
+    if messages[-1].type == "tool":
+        return "Done waiting."
+    return AIMessage(
+        content="", tool_calls=[{"name": "wait", "args": {"seconds": WAIT_SECONDS}, "id": "call_w"}]
+    )
+
+
+def _fails(messages):
+    raise ValueError("the model is down")
+
+
+math_agent = create_agent(ScriptedChatModel(responses=_adds), [add], name="math_agent")
+
+approval_agent = create_agent(
+    ScriptedChatModel(responses=_adds),
+    [add],
+    middleware=[HumanInTheLoopMiddleware(interrupt_on={"add": True})],
+    name="approval_agent",
+)
+
+waiting_agent = create_agent(ScriptedChatModel(responses=_waits), [wait], name="waiting_agent")
+
+failing_agent = create_agent(ScriptedChatModel(responses=_fails), [add], name="failing_agent")
+
+# An agent inside a graph: a subgraph, streamed with stream_subgraphs=True.
+team = StateGraph(MessagesState).add_node("math", math_agent).add_edge(START, "math").compile(name="team")
+
+GRAPHS = {
+    "math_agent": math_agent,
+    "approval_agent": approval_agent,
+    "waiting_agent": waiting_agent,
+    "failing_agent": failing_agent,
+    "team": team,
+}

@@ -1,0 +1,176 @@
+"""Runs on a real LangGraph server (``langgraph dev``, started here), followed with ``handler.follow``:
+the same steps as the same graphs run in-process, errors, stop, approval; no mock of the server or
+the SDK."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import remote_graphs
+from conftest import until
+from langgraph_sdk import get_client, get_sync_client
+from panel.chat import ChatInterface
+
+from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps.langgraph_dev import langgraph_dev
+from panel_langchain_steps.testing import answer_text, iter_steps, step_tree
+
+QUESTION = "What is 1 + 2?"
+MODES = ["events", "updates"]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The URL of a `langgraph dev` server serving `remote_graphs` (offline, tracing off)."""
+    directory = tmp_path_factory.mktemp("langgraph-project")
+    shutil.copy(Path(remote_graphs.__file__), directory / "graphs.py")
+    graphs = {name: f"./graphs.py:{name}" for name in remote_graphs.GRAPHS}
+    (directory / "langgraph.json").write_text(json.dumps({"dependencies": ["."], "graphs": graphs}))
+    try:
+        with langgraph_dev(directory) as url:
+            yield url
+    except RuntimeError as error:
+        pytest.fail(f"the LangGraph server for the remote tests did not start: {error}")
+
+
+def start(client, thread_id, graph="math_agent", **options):
+    """The stream of a new run of ``graph`` on the server (the question as input unless told)."""
+    options.setdefault("input", {"messages": [{"role": "user", "content": QUESTION}]})
+    return client.runs.stream(thread_id, graph, stream_mode=MODES, stream_subgraphs=True, **options)
+
+
+async def remote_run(server, handler, graph, **options):
+    """Run ``graph`` on the server, following its stream with ``handler``; the parts and the thread id."""
+    client = get_client(url=server)
+    thread_id = (await client.threads.create())["thread_id"]
+    stream = start(client, thread_id, graph, **options)
+    parts = [part async for part in handler.follow(stream, client=client, thread_id=thread_id)]
+    return parts, thread_id
+
+
+_TIMING = re.compile(r"\d[\d,.]* ?(?:ms|s|tokens/s)\b")
+
+
+def shown(handler) -> list[dict]:
+    """What the steps show, timings left out."""
+    handler.flush()
+
+    def strip(steps):
+        return [
+            {
+                "title": _TIMING.sub("…", step["title"]),
+                "status": step["status"],
+                "text": _TIMING.sub("…", step["text"]),
+                "steps": strip(step["steps"]),
+            }
+            for step in steps
+        ]
+
+    return strip(step_tree(handler.layout))
+
+
+def records(handler) -> list[tuple]:
+    """The trace's runs as (depth, kind, name, status, tool input, tool output)."""
+    trace = handler.trace
+    return [
+        (
+            len(list(trace.ancestors(run))),
+            run.kind,
+            run.name,
+            run.status,
+            run.inputs if run.kind == "tool" else None,
+            run.outputs if run.kind == "tool" else None,
+        )
+        for run in trace.runs
+    ]
+
+
+# -- the same steps as in-process ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("graph", ["math_agent", "team"])
+@pytest.mark.parametrize("verbosity", ["steps", "all"])
+async def test_a_remote_run_shows_the_same_steps_as_in_process(server, graph, verbosity):
+    local = ChatStepCallbackHandler(verbosity=verbosity)
+    # Streamed, as the server runs it (with astream_events), so that the model streams its tokens.
+    async for _ in remote_graphs.GRAPHS[graph].astream_events(
+        {"messages": [("user", QUESTION)]}, config={"callbacks": [local]}, version="v2"
+    ):
+        pass
+    remote = ChatStepCallbackHandler(verbosity=verbosity)
+    await remote_run(server, remote, graph)
+
+    expected = shown(local)
+    assert expected, "the in-process run shows steps"
+    assert shown(remote) == expected
+    steps = list(iter_steps(expected))
+    assert any(step["title"].startswith("Tool add") for step in steps)  # a tool step, with its input...
+    assert any('"a": 1' in step["text"] for step in steps)
+    assert [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in records(remote) if r[1] != "chain"] == [
+        r for r in records(local) if r[1] != "chain"
+    ]
+
+
+async def test_the_parts_pass_through_unchanged_and_in_order(server):
+    client = get_client(url=server)
+    thread_id = (await client.threads.create())["thread_id"]
+    handler = ChatStepCallbackHandler()
+    stream = start(client, thread_id)
+    parts = [part async for part in handler.follow(stream)]
+    assert parts[0].event == "metadata"
+    kinds = [part.data["event"] for part in parts if part.event == "events"]
+    assert kinds[0] == "on_chain_start" and kinds[-1] == "on_chain_end"
+    assert "on_chat_model_stream" in kinds and "on_tool_end" in kinds
+    run_id = parts[0].data["run_id"]
+    (root,) = handler.trace.roots
+    assert root.id == run_id and root.status == "success"
+    assert handler.open_runs == 0
+
+
+async def test_tokens_show_while_the_remote_model_streams(server):
+    """Each token is recorded when its part arrives, before the next part is read."""
+    handler = ChatStepCallbackHandler()
+    client = get_client(url=server)
+    thread_id = (await client.threads.create())["thread_id"]
+    stream = start(client, thread_id)
+    seen = []
+    async for part in handler.follow(stream):
+        if part.event == "events" and part.data["event"] == "on_chat_model_stream":
+            run = handler.trace.get(part.data["run_id"])
+            seen.append(run.text_of("text"))
+    # The text grows part by part (the end of a word may wait for the next token: it could be a secret).
+    assert seen[:4] == ["", "", "Let ", "Let me "]
+
+
+def test_a_sync_client_stream_is_followed_with_a_sync_iterator(server):
+    client = get_sync_client(url=server)
+    thread_id = client.threads.create()["thread_id"]
+    handler = ChatStepCallbackHandler()
+    stream = start(client, thread_id)
+    followed = handler.follow(stream, client=client, thread_id=thread_id)
+    assert not hasattr(followed, "__anext__")
+    parts = list(followed)
+    assert parts[0].event == "metadata" and len(parts) > 10
+    handler.flush()
+    steps = {step["title"].split(" · ")[0]: step for step in iter_steps(step_tree(handler.layout))}
+    assert steps["Tool add"]["status"] == "success" and "**Output**\n\n3" in steps["Tool add"]["text"]
+    assert handler.open_runs == 0
+
+
+async def test_a_chat_reply_of_a_remote_run_has_its_answer(server):
+    async def respond(contents, user, instance):
+        await remote_run(server, handler, "math_agent")
+
+    chat = ChatInterface(callback=respond)
+    handler = ChatStepCallbackHandler(chat)
+    chat.send(QUESTION)
+    await until(lambda: len(chat.objects) == 2 and not chat.disabled, "the reply")
+    handler.flush()
+    reply = chat.objects[-1]
+    assert answer_text(reply) == "The **sum** is 3."
+    card = reply.object.objects[0]
+    assert card.title.startswith("Steps · ") and "1 tool call, 2 model calls" in card.title
