@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import NamedTuple
 
 _BASE_URL = re.compile(r"baseUrl=(http://[\w.:\-]+)")
 
@@ -43,9 +44,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class DevServer(NamedTuple):
+    """A running ``langgraph dev``: its ``url``, and its process."""
+
+    url: str
+    process: subprocess.Popen
+
+    def kill(self) -> None:
+        """End the server at once, as a crash would (its runs do not finish)."""
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=15)
+
+
 @contextmanager
-def langgraph_dev(directory: str | Path, *, port: int | None = None, timeout: float = 120.0) -> Iterator[str]:
-    """Serve the graphs of ``directory/langgraph.json`` with ``langgraph dev``; yields the server's URL.
+def langgraph_dev(
+    directory: str | Path, *, port: int | None = None, timeout: float = 120.0
+) -> Iterator[DevServer]:
+    """Serve the graphs of ``directory/langgraph.json`` with ``langgraph dev``; yields the server.
 
     The server imports this checkout of panel-langchain-steps (its directory
     comes first on ``PYTHONPATH``). `RuntimeError`, with the end of the
@@ -69,7 +85,7 @@ def langgraph_dev(directory: str | Path, *, port: int | None = None, timeout: fl
             start_new_session=True,
         )
         try:
-            yield _wait_until_up(process, log, f"http://127.0.0.1:{port}", timeout)
+            yield DevServer(_wait_until_up(process, log, f"http://127.0.0.1:{port}", timeout), process)
         finally:
             _stop(process)
 

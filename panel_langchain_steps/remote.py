@@ -25,16 +25,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 from .handler import StopRun
+from .trace import STOPPED
 
 if TYPE_CHECKING:
     from .handler import ChatStepCallbackHandler
 
 log = logging.getLogger("panel_langchain_steps")
 
-#: Why the runs of a stream that ended before its run did were stopped.
-ENDED_EARLY = "the server's stream ended before the run did (cancelled on the server?)"
-#: What a run stopped because its stream was closed by the app says.
-CLOSED = "the app stopped following the run's stream"
+#: What the runs of a stream that ended before its run did say (in their titles).
+ENDED_EARLY = "stopped: its stream ended before it did (cancelled on the server?)"
+#: What the open runs of a stream the app stopped reading say.
+CLOSED = "stopped: the app stopped following its stream"
 
 
 class Interrupt(NamedTuple):
@@ -103,13 +104,13 @@ def _follow_sync(run: RemoteRun, stream: Iterator[Any]) -> Iterator[Any]:
             if run.stopped:
                 break
     except GeneratorExit:
-        run.close(remote_error("CancelledError", CLOSED))
+        run.close(note=CLOSED)
         raise
     except Exception as error:
         run.close(error)
         raise
     finally:
-        run.close(None)
+        run.close()
         _close(stream)
 
 
@@ -123,7 +124,7 @@ async def _follow_async(run: RemoteRun, stream: AsyncIterator[Any]) -> AsyncIter
             if run.stopped:
                 break
     except GeneratorExit:
-        run.close(remote_error("CancelledError", CLOSED))
+        run.close(note=CLOSED)
         raise
     except asyncio.CancelledError as error:
         # The app's task was cancelled (Panel's stop button cancels an async callback): so is the run.
@@ -134,7 +135,7 @@ async def _follow_async(run: RemoteRun, stream: AsyncIterator[Any]) -> AsyncIter
         run.close(error)
         raise
     finally:
-        run.close(None)
+        run.close()
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:
             with contextlib.suppress(Exception):  # a broken stream may fail to close: closed either way
@@ -182,8 +183,12 @@ class RemoteRun:
             self.handler._report(None, "follow", error)
         return not self.stopped
 
-    def close(self, error: BaseException | None) -> None:
-        """The stream ended (``error``: how it broke): end what it left open, once."""
+    def close(self, error: BaseException | None = None, note: str = ENDED_EARLY) -> None:
+        """The stream ended (``error``: how it broke): end what it left open, once.
+
+        Runs still open when a stream ends without an error are stopped, and
+        say why in ``note``: nothing more will come for them.
+        """
         if self._closed:
             return
         self._closed = True
@@ -191,10 +196,11 @@ class RemoteRun:
         if self.stopped:
             return
         try:
-            if error is None and self._open_runs():
-                error = remote_error("CancelledError", ENDED_EARLY)
             if error is not None:
                 self._end(self._open_runs(), error)
+            trace = self.handler.trace
+            for run in self._open_runs():
+                trace.end(run, STOPPED, note=note)
         except Exception as fault:
             self.handler._report(None, "follow", fault)
 

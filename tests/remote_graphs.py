@@ -56,12 +56,19 @@ def _fails(messages):
 
 math_agent = create_agent(ScriptedChatModel(responses=_adds), [add], name="math_agent")
 
-approval_agent = create_agent(
-    ScriptedChatModel(responses=_adds),
-    [add],
-    middleware=[HumanInTheLoopMiddleware(interrupt_on={"add": True})],
-    name="approval_agent",
-)
+
+def make_approval_agent(checkpointer=None):
+    """An agent that asks before each `add` (the server gives it its checkpointer; in-process, pass one)."""
+    return create_agent(
+        ScriptedChatModel(responses=_adds),
+        [add],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"add": True})],
+        checkpointer=checkpointer,
+        name="approval_agent",
+    )
+
+
+approval_agent = make_approval_agent()
 
 waiting_agent = create_agent(ScriptedChatModel(responses=_waits), [wait], name="waiting_agent")
 

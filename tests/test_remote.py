@@ -9,10 +9,12 @@ import re
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 import remote_graphs
 from conftest import until
 from langgraph_sdk import get_client, get_sync_client
+from langgraph_sdk.schema import StreamPart
 from panel.chat import ChatInterface
 
 from panel_langchain_steps import ChatStepCallbackHandler
@@ -31,8 +33,8 @@ def server(tmp_path_factory):
     graphs = {name: f"./graphs.py:{name}" for name in remote_graphs.GRAPHS}
     (directory / "langgraph.json").write_text(json.dumps({"dependencies": ["."], "graphs": graphs}))
     try:
-        with langgraph_dev(directory) as url:
-            yield url
+        with langgraph_dev(directory) as running:
+            yield running.url
     except RuntimeError as error:
         pytest.fail(f"the LangGraph server for the remote tests did not start: {error}")
 
@@ -174,3 +176,111 @@ async def test_a_chat_reply_of_a_remote_run_has_its_answer(server):
     assert answer_text(reply) == "The **sum** is 3."
     card = reply.object.objects[0]
     assert card.title.startswith("Steps · ") and "1 tool call, 2 model calls" in card.title
+
+
+# -- bad input, errors, runs that end early ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stream", "says"),
+    [
+        ([], "an iterator of stream parts; got list"),
+        ({"event": "events"}, "got dict"),
+        ("events", "got str"),
+        (None, "got NoneType"),
+    ],
+)
+def test_something_that_is_not_a_stream_is_refused(stream, says):
+    with pytest.raises(TypeError, match=re.escape(says)):
+        ChatStepCallbackHandler().follow(stream)
+
+
+async def test_an_awaitable_is_refused_with_what_to_pass_instead(server):
+    client = get_client(url=server)
+    created = client.threads.create()
+    with pytest.raises(TypeError, match=r"takes the run stream itself.*got coroutine"):
+        ChatStepCallbackHandler().follow(created)
+    await created
+
+
+def test_a_client_and_a_thread_id_are_checked():
+    handler = ChatStepCallbackHandler()
+    with pytest.raises(TypeError, match="client must be a LangGraph SDK client"):
+        handler.follow(iter([]), client="http://localhost:2024")
+    with pytest.raises(TypeError, match="thread_id must be a str, not int"):
+        handler.follow(iter([]), thread_id=7)
+
+
+def test_parts_the_handler_cannot_read_pass_through_and_are_logged(caplog):
+    parts = [
+        StreamPart("metadata", {"run_id": "not-a-uuid"}),
+        StreamPart("events", {"event": "on_chain_start", "run_id": None, "data": 3}),
+        StreamPart("events", "not a dict"),
+        "not a part",
+        StreamPart("updates", {"__interrupt__": "nonsense"}),
+    ]
+    handler = ChatStepCallbackHandler()
+    with caplog.at_level("WARNING", logger="panel_langchain_steps"):
+        assert list(handler.follow(iter(parts))) == parts
+    assert "follow failed" in caplog.text
+    assert handler.open_runs == 0
+
+
+async def test_an_error_part_fails_the_steps_as_the_error_does_in_process(server):
+    local = ChatStepCallbackHandler()
+    with pytest.raises(ValueError, match="the model is down"):
+        async for _ in remote_graphs.failing_agent.astream_events(
+            {"messages": [("user", QUESTION)]}, config={"callbacks": [local]}, version="v2"
+        ):
+            pass
+    remote = ChatStepCallbackHandler()
+    parts, _ = await remote_run(server, remote, "failing_agent")
+
+    assert parts[-1].event == "error"  # passed on, not raised: the SDK does not raise it either
+    assert shown(remote) == shown(local)
+    steps = list(iter_steps(shown(remote)))
+    assert steps and all(step["status"] == "failed" for step in steps)
+    assert "**ValueError**: the model is down" in steps[-1]["text"]
+    assert remote.open_runs == 0
+
+
+async def test_a_run_cancelled_elsewhere_ends_its_turn_stopped_saying_why(server):
+    client = get_client(url=server)
+    thread_id = (await client.threads.create())["thread_id"]
+    handler = ChatStepCallbackHandler()
+    run_id = None
+    async for part in handler.follow(start(client, thread_id, "waiting_agent")):
+        if part.event == "metadata":
+            run_id = part.data["run_id"]
+        if part.event == "events" and part.data["event"] == "on_tool_start":
+            await client.runs.cancel(thread_id, run_id)  # another client: say, an admin
+    assert (await client.runs.get(thread_id, run_id))["status"] == "interrupted"
+    handler.flush()
+    steps = {step["title"].split(" · ")[0]: step for step in iter_steps(step_tree(handler.layout))}
+    assert steps["Tool wait"]["status"] == "failed"  # ChatStep's status for a stopped run
+    assert steps["Tool wait"]["title"].endswith(
+        "· stopped: its stream ended before it did (cancelled on the server?)"
+    )
+    assert handler.open_runs == 0
+
+
+async def test_a_server_that_goes_away_mid_run_fails_the_turn_saying_why(tmp_path):
+    shutil.copy(Path(remote_graphs.__file__), tmp_path / "graphs.py")
+    graphs = {"waiting_agent": "./graphs.py:waiting_agent"}
+    (tmp_path / "langgraph.json").write_text(json.dumps({"dependencies": ["."], "graphs": graphs}))
+    handler = ChatStepCallbackHandler()
+    with langgraph_dev(tmp_path) as running:
+        client = get_client(url=running.url)
+        thread_id = (await client.threads.create())["thread_id"]
+        stream = start(client, thread_id, "waiting_agent")
+        with pytest.raises(httpx.HTTPError):  # raised as the SDK raises it (after its own retries)
+            async for part in handler.follow(stream, client=client, thread_id=thread_id):
+                if part.event == "events" and part.data["event"] == "on_tool_start":
+                    running.kill()
+    handler.flush()
+    (root,) = step_tree(handler.layout)
+    assert root["status"] == "failed"
+    steps = {step["title"].split(" · ")[0]: step for step in iter_steps([root])}
+    assert steps["Tool wait"]["status"] == "failed"
+    assert "Error" in steps["Tool wait"]["text"]
+    assert handler.open_runs == 0
