@@ -34,6 +34,9 @@ log = logging.getLogger("panel_langchain_steps")
 
 #: What the runs of a stream that ended before its run did say (in their titles).
 ENDED_EARLY = "stopped: its stream ended before it did (cancelled on the server?)"
+#: What the runs of a run cancelled on the server say (older servers send an ``error`` part for it).
+CANCELLED = "stopped: cancelled on the server"
+_SERVER_CANCELS = frozenset({"UserInterrupt", "CancelledError"})
 #: What the open runs of a stream the app stopped reading say.
 CLOSED = "stopped: the app stopped following its stream"
 
@@ -43,6 +46,18 @@ class Interrupt(NamedTuple):
 
     value: Any
     id: str
+
+
+class ResumeCommand(dict):
+    """A graph's input that resumes it (LangGraph's ``Command``, as the server's JSON): data, with
+    the ``resume`` attribute a ``Command`` has, so the resumed run goes on in the paused turn's reply."""
+
+    @property
+    def resume(self) -> Any:
+        return self.get("resume")
+
+
+_COMMAND_KEYS = frozenset({"graph", "update", "resume", "goto"})
 
 
 class RemoteError(Exception):
@@ -198,11 +213,15 @@ class RemoteRun:
         try:
             if error is not None:
                 self._end(self._open_runs(), error)
-            trace = self.handler.trace
-            for run in self._open_runs():
-                trace.end(run, STOPPED, note=note)
+            self._stop_open(note)
         except Exception as fault:
             self.handler._report(None, "follow", fault)
+
+    def _stop_open(self, note: str) -> None:
+        """Stop this stream's open runs, saying why: nothing more will come for them."""
+        trace = self.handler.trace
+        for run in self._open_runs():
+            trace.end(run, STOPPED, note=note)
 
     def stop(self) -> None:
         """The user stopped the runs: cancel the run on the server, pass on no more parts."""
@@ -247,8 +266,11 @@ class RemoteRun:
             self.run_id = self.run_id or (data.get("run_id") if isinstance(data, dict) else None)
         elif mode == "error":
             data = data if isinstance(data, dict) else {"message": data}
-            error = remote_error(data.get("error") or "RemoteError", str(data.get("message") or data))
-            self._end(self._path(), error)
+            if data.get("error") in _SERVER_CANCELS:
+                self._stop_open(CANCELLED)
+            else:
+                error = remote_error(data.get("error") or "RemoteError", str(data.get("message") or data))
+                self._end(self._path(), error)
         elif mode in ("updates", "values") and isinstance(data, dict) and "__interrupt__" in data:
             self._pause(data["__interrupt__"])
 
@@ -272,7 +294,10 @@ class RemoteRun:
             self._runs[ids["run_id"]] = None
         if kind in ("on_chain_start", "on_prompt_start", "on_parser_start"):
             run_type = kind[3:-6] if kind != "on_chain_start" else None
-            handler.on_chain_start(None, revive(data.get("input")), run_type=run_type, **described, **ids)
+            inputs = revive(data.get("input"))
+            if not parents and isinstance(inputs, dict) and inputs.keys() == _COMMAND_KEYS:
+                inputs = ResumeCommand(inputs)
+            handler.on_chain_start(None, inputs, run_type=run_type, **described, **ids)
         elif kind in ("on_chain_end", "on_prompt_end", "on_parser_end"):
             handler.on_chain_end(revive(data.get("output")), **ids)
         elif kind == "on_chat_model_start":
