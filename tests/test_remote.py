@@ -21,6 +21,7 @@ from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.schema import StreamPart
 from panel.chat import ChatInterface
 from test_approval import click, reviews, shown_buttons
+from test_examples import EXAMPLES, ask, load, open_session, titles
 
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.langgraph_dev import langgraph_dev
@@ -411,3 +412,27 @@ async def test_a_remote_interrupt_asks_as_a_local_one_and_the_decision_resumes_i
     steps = {step["title"].split(" · ")[0]: step for step in iter_steps(step_tree(reply))}
     assert steps["Tool add"]["status"] == "success"
     assert remote.open_runs == 0
+
+
+# -- the example --------------------------------------------------------------------------------------
+
+
+async def test_the_remote_agent_example_asks_before_sending_and_goes_on_in_the_same_reply(monkeypatch):
+    with langgraph_dev(EXAMPLES) as running:  # as its docstring says to start it
+        monkeypatch.setenv("LANGGRAPH_URL", running.url)
+        session = open_session(load("remote_agent"))
+        reply = await ask(session, "Email Bob about lunch")
+        (review,) = reviews(reply.object)
+        assert shown_buttons(review) == ["Approve", "Edit", "Reject"]
+        assert any(title.startswith("Tool lookup_contact · bob · done") for title in titles(reply))
+
+        click(review, "Approve")
+        handler = session.handler
+        await until(
+            lambda: (handler.flush() or answer_text(reply)).startswith("Done") and handler.open_runs == 0,
+            "the resumed run's answer",
+        )
+    assert answer_text(reply) == "Done: Email to bob@example.com sent."
+    assert len(session.chat.objects) == 2  # the question and one reply
+    assert any(title.startswith("Tool send_email") for title in titles(reply))
+    assert session.handler.open_runs == 0
