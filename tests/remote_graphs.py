@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from langgraph.graph import START, MessagesState, StateGraph
 
+from panel_langchain_steps import get_stream_writer
 from panel_langchain_steps.testing import ScriptedChatModel
 
 #: Seconds the `wait` tool waits: long enough to be stopped in the middle.
@@ -74,8 +75,24 @@ waiting_agent = create_agent(ScriptedChatModel(responses=_waits), [wait], name="
 
 failing_agent = create_agent(ScriptedChatModel(responses=_fails), [add], name="failing_agent")
 
-# An agent inside a graph: a subgraph, streamed with stream_subgraphs=True.
-team = StateGraph(MessagesState).add_node("math", math_agent).add_edge(START, "math").compile(name="team")
+
+def plan(state):
+    """A node that reports its progress as it goes."""
+    write = get_stream_writer()
+    write({"step": "reading the question"})
+    write({"step": "asking the math agent"})
+    return {}
+
+
+# An agent inside a graph (a subgraph, streamed with stream_subgraphs=True), after a node with progress.
+team = (
+    StateGraph(MessagesState)
+    .add_node("plan", plan)
+    .add_node("math", math_agent)
+    .add_edge(START, "plan")
+    .add_edge("plan", "math")
+    .compile(name="team")
+)
 
 GRAPHS = {
     "math_agent": math_agent,

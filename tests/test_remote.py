@@ -5,6 +5,7 @@ the SDK."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import re
 import shutil
@@ -118,9 +119,28 @@ async def test_a_remote_run_shows_the_same_steps_as_in_process(server, graph, ve
     steps = list(iter_steps(expected))
     assert any(step["title"].startswith("Tool add") for step in steps)  # a tool step, with its input...
     assert any('"a": 1' in step["text"] for step in steps)
+    if graph == "team":  # and a node's progress
+        assert any("asking the math agent" in step["text"] for step in steps)
     assert [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in records(remote) if r[1] != "chain"] == [
         r for r in records(local) if r[1] != "chain"
     ]
+
+
+@pytest.mark.skipif(
+    "version" not in inspect.signature(get_client(url="http://127.0.0.1:9").runs.stream).parameters,
+    reason="this langgraph-sdk has no version='v2' stream format (0.4 has)",
+)
+async def test_the_sdks_v2_stream_format_shows_the_same_steps(server):
+    client = get_client(url=server)
+    handlers = []
+    for version in ("v1", "v2"):
+        thread_id = (await client.threads.create())["thread_id"]
+        handlers.append(ChatStepCallbackHandler())
+        stream = start(client, thread_id, "team", version=version)
+        parts = [part async for part in handlers[-1].follow(stream)]
+        assert isinstance(parts[0], dict) == (version == "v2")
+    assert shown(handlers[1]) == shown(handlers[0])
+    assert len(list(iter_steps(shown(handlers[1])))) > 3
 
 
 async def test_the_parts_pass_through_unchanged_and_in_order(server):
