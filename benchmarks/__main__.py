@@ -8,7 +8,7 @@ import platform
 import time
 from importlib.metadata import version
 
-from . import agent, browser, freshness, memory, patches, record, sessions, tokens
+from . import agent, browser, freshness, memory, patches, record, remote, sessions, tokens
 from .common import verdict
 
 
@@ -95,6 +95,8 @@ SECTIONS = {
     "sessions": (sessions.report, True),
     "memory": (memory.report, False),
     "record": (record.report, False),
+    # Starts a LangGraph server; its freshness part uses Chromium (left out with --no-browser).
+    "remote": (remote.report, False),
 }
 
 

@@ -178,6 +178,7 @@ class RemoteRun:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runs: dict[Any, None] = {}  # the runs this stream started, in order
         self._interrupts: set[str] = set()
+        self._ids: dict[str, Any] = {}
         self._closed = False
 
     # -- the stream's life -------------------------------------------------------
@@ -277,13 +278,17 @@ class RemoteRun:
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("event") or ""
         data = event.get("data") or {}
-        ids = {"run_id": _uuid(event.get("run_id"))}
+        ids = {"run_id": self._uuid(event.get("run_id"))}
         parents = event.get("parent_ids")
-        ids["parent_run_id"] = _uuid(parents[-1]) if parents else None
+        ids["parent_run_id"] = self._uuid(parents[-1]) if parents else None
         handler = self.handler
         if kind == "on_chat_model_stream":
-            chunk = revive(data.get("chunk"))
-            handler.on_llm_new_token(getattr(chunk, "content", ""), chunk=_generation(chunk), **ids)
+            chunk = data.get("chunk")
+            if _plain_text(chunk):  # most tokens: the handler reads their text only
+                handler.on_llm_new_token(chunk["content"], **ids)
+            else:
+                chunk = revive(chunk)
+                handler.on_llm_new_token(getattr(chunk, "content", ""), chunk=_generation(chunk), **ids)
             return
         if kind == "on_llm_stream":
             chunk = data.get("chunk")
@@ -321,6 +326,18 @@ class RemoteRun:
             handler.on_retriever_end(revive(data.get("output")) or [], **ids)
         elif kind == "on_custom_event":
             handler.on_custom_event(event.get("name"), event.get("data"), **ids)
+
+    def _uuid(self, value: Any) -> Any:
+        """A run id as LangChain gives it (a UUID), parsed once per run."""
+        found = self._ids.get(value)
+        if found is None:
+            try:
+                found = UUID(str(value))
+            except ValueError:
+                found = value
+            if isinstance(value, str):
+                self._ids[value] = found
+        return found
 
     def _pause(self, found: Any) -> None:
         """The graph paused at ``interrupt()``: its newest open step waits for the decision."""
@@ -434,11 +451,14 @@ def _error(found: Any) -> RemoteError:
     return remote_error("RemoteError", str(found))
 
 
-def _uuid(value: Any) -> Any:
-    try:
-        return UUID(str(value))
-    except ValueError:
-        return value
+def _plain_text(chunk: Any) -> bool:
+    """Whether a streamed chunk is text and nothing else (no tool-call pieces, usage or blocks)."""
+    return (
+        isinstance(chunk, dict)
+        and isinstance(chunk.get("content"), str)
+        and not chunk.get("tool_call_chunks")
+        and not chunk.get("usage_metadata")
+    )
 
 
 def _split(part: Any) -> tuple[str, Any, str | None]:
