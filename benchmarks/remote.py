@@ -28,10 +28,9 @@ import panel as pn
 
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.langgraph_dev import langgraph_dev
-from tests.browser.harness import launch_chromium, served
 
 from .common import percentile, verdict
-from .freshness import WATCHER, answer
+from .freshness import answer, watch
 
 # The served graphs: one agent answering with numbered tokens at once, one at a pace, whose model
 # notes (in BENCH_STAMPS) when each token leaves it.
@@ -145,8 +144,6 @@ def cost(url: str, repeats: int) -> CostResult:
 
 
 def freshness(url: str, tokens: int, stamps: Path) -> FreshResult:
-    from playwright.sync_api import sync_playwright
-
     arrivals: list[float] = []
     done = threading.Event()
 
@@ -169,17 +166,7 @@ def freshness(url: str, tokens: int, stamps: Path) -> FreshResult:
         pn.state.onload(lambda: threading.Thread(target=asyncio.run, args=(work(),), daemon=True).start())
         return layout
 
-    with sync_playwright() as playwright, served(app) as page_url:
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page()
-            page.add_init_script(WATCHER)
-            page.goto(page_url)
-            done.wait(timeout=120)
-            page.wait_for_function(f"window.__seen[{tokens - 1}] !== undefined", timeout=10_000)
-            seen = page.evaluate("window.__seen")
-        finally:
-            browser.close()
+    seen = watch(app, tokens, done, timeout=120)
     sent = [float(line) for line in stamps.read_text().split()][-tokens:]
     delays = sorted(seen[str(i)] - sent[i] for i in range(tokens))
     return FreshResult(
