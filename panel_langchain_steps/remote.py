@@ -29,6 +29,10 @@ from .trace import STOPPED
 
 if TYPE_CHECKING:
     from .handler import ChatStepCallbackHandler
+    from .remote_modes import ModesRecorder
+
+#: The stream modes read when the stream has no ``events`` mode (``messages`` is ``messages-tuple``).
+MODES = frozenset({"tasks", "debug", "updates", "messages", "custom"})
 
 log = logging.getLogger("panel_langchain_steps")
 
@@ -179,6 +183,8 @@ class RemoteRun:
         self._runs: dict[Any, None] = {}  # the runs this stream started, in order
         self._interrupts: set[str] = set()
         self._ids: dict[str, Any] = {}
+        self._events = False  # the stream has the events mode: it alone says which runs there are
+        self._modes: ModesRecorder | None = None
         self._closed = False
 
     # -- the stream's life -------------------------------------------------------
@@ -213,7 +219,9 @@ class RemoteRun:
             return
         try:
             if error is not None:
-                self._end(self._open_runs(), error)
+                self._end(self.open_runs(), error)
+            elif self._modes is not None and note == ENDED_EARLY:
+                self._modes.finish()  # without events, nothing says the graph's run ended but the stream
             self._stop_open(note)
         except Exception as fault:
             self.handler._report(None, "follow", fault)
@@ -221,7 +229,7 @@ class RemoteRun:
     def _stop_open(self, note: str) -> None:
         """Stop this stream's open runs, saying why: nothing more will come for them."""
         trace = self.handler.trace
-        for run in self._open_runs():
+        for run in self.open_runs():
             trace.end(run, STOPPED, note=note)
 
     def stop(self) -> None:
@@ -258,12 +266,16 @@ class RemoteRun:
     # -- parts -------------------------------------------------------------------------
 
     def _record(self, part: Any) -> None:
-        mode, data, event_id = _split(part)
+        mode, namespace, data, event_id = _split(part)
         if event_id:
             self.last_event_id = event_id
         if mode == "events":
+            self._events = True
             self._event(data)
-        elif mode == "metadata":
+            return
+        if mode in ("updates", "values") and isinstance(data, dict) and "__interrupt__" in data:
+            self._pause(data["__interrupt__"])
+        if mode == "metadata":
             self.run_id = self.run_id or (data.get("run_id") if isinstance(data, dict) else None)
         elif mode == "error":
             data = data if isinstance(data, dict) else {"message": data}
@@ -272,23 +284,31 @@ class RemoteRun:
             else:
                 error = remote_error(data.get("error") or "RemoteError", str(data.get("message") or data))
                 self._end(self._path(), error)
-        elif mode in ("updates", "values") and isinstance(data, dict) and "__interrupt__" in data:
-            self._pause(data["__interrupt__"])
+        elif not self._events and mode in MODES:
+            self.modes().record(mode, namespace, data)
+
+    def modes(self) -> ModesRecorder:
+        """The recorder of the other modes' parts, for a stream without the ``events`` mode."""
+        if self._modes is None:
+            from .remote_modes import ModesRecorder
+
+            self._modes = ModesRecorder(self)
+        return self._modes
 
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("event") or ""
         data = event.get("data") or {}
-        ids = {"run_id": self._uuid(event.get("run_id"))}
+        ids = {"run_id": self.key(event.get("run_id"))}
         parents = event.get("parent_ids")
-        ids["parent_run_id"] = self._uuid(parents[-1]) if parents else None
+        ids["parent_run_id"] = self.key(parents[-1]) if parents else None
         handler = self.handler
         if kind == "on_chat_model_stream":
             chunk = data.get("chunk")
-            if _plain_text(chunk):  # most tokens: the handler reads their text only
+            if plain_text(chunk):  # most tokens: the handler reads their text only
                 handler.on_llm_new_token(chunk["content"], **ids)
             else:
                 chunk = revive(chunk)
-                handler.on_llm_new_token(getattr(chunk, "content", ""), chunk=_generation(chunk), **ids)
+                handler.on_llm_new_token(getattr(chunk, "content", ""), chunk=generation(chunk), **ids)
             return
         if kind == "on_llm_stream":
             chunk = data.get("chunk")
@@ -296,7 +316,7 @@ class RemoteRun:
             return
         described = {"name": event.get("name"), "tags": event.get("tags"), "metadata": event.get("metadata")}
         if kind.endswith("_start"):
-            self._runs[ids["run_id"]] = None
+            self.started(ids["run_id"])
         if kind in ("on_chain_start", "on_prompt_start", "on_parser_start"):
             run_type = kind[3:-6] if kind != "on_chain_start" else None
             inputs = revive(data.get("input"))
@@ -312,7 +332,7 @@ class RemoteRun:
             prompts = (data.get("input") or {}).get("prompts") or []
             handler.on_llm_start(None, prompts, **described, **ids)
         elif kind in ("on_chat_model_end", "on_llm_end"):
-            handler.on_llm_end(_result(data.get("output")), **ids)
+            handler.on_llm_end(llm_result(data.get("output")), **ids)
         elif kind == "on_tool_start":
             inputs = data.get("input")
             handler.on_tool_start(None, str(inputs), inputs=inputs, **described, **ids)
@@ -327,7 +347,7 @@ class RemoteRun:
         elif kind == "on_custom_event":
             handler.on_custom_event(event.get("name"), event.get("data"), **ids)
 
-    def _uuid(self, value: Any) -> Any:
+    def key(self, value: Any) -> Any:
         """A run id as LangChain gives it (a UUID), parsed once per run."""
         found = self._ids.get(value)
         if found is None:
@@ -341,28 +361,38 @@ class RemoteRun:
 
     def _pause(self, found: Any) -> None:
         """The graph paused at ``interrupt()``: its newest open step waits for the decision."""
+        # As in-process: the runs that raised the interrupt pause, the graph's own run goes on to its end.
+        path = [run for run in self._path() if run.parent_id is not None]
+        if not path and self._modes is not None:
+            path = [self._modes.paused_step()]  # no open node to pause: one that stands for it
+        self.pause(path, found)
+
+    def pause(self, runs: list[Any], found: Any) -> None:
+        """End ``runs`` paused at the interrupts ``found`` (``[{"value", "id"}]``) not seen before."""
         interrupts = tuple(
             Interrupt(item.get("value"), str(item.get("id")))
             for item in found or []
             if isinstance(item, dict) and str(item.get("id")) not in self._interrupts
         )
         if not interrupts:
-            return  # told again (by a subgraph and its parent)
+            return  # told again (by a subgraph and its parent, or by a task and the updates)
         self._interrupts.update(interrupt.id for interrupt in interrupts)
-        # As in-process: the runs that raised the interrupt pause, the graph's own run goes on to its end.
-        path = [run for run in self._path() if run.parent_id is not None]
-        self._end(path, remote_error("GraphInterrupt", interrupts))
+        self._end(runs, remote_error("GraphInterrupt", interrupts))
+
+    def started(self, key: Any) -> None:
+        """This stream started the run ``key``."""
+        self._runs[key] = None
 
     # -- ending runs ---------------------------------------------------------------------
 
-    def _open_runs(self) -> list[Any]:
+    def open_runs(self) -> list[Any]:
         """This stream's runs still open, newest first."""
         trace = self.handler.trace
         return [run for key in reversed(self._runs) if (run := trace.live(key)) is not None]
 
     def _path(self) -> list[Any]:
         """The newest open run and its open ancestors, innermost first: where an error was raised."""
-        runs = self._open_runs()
+        runs = self.open_runs()
         if not runs:
             return []
         newest = runs[0]
@@ -421,14 +451,14 @@ def revive(value: Any) -> Any:
     return {key: revive(item) for key, item in value.items()}
 
 
-def _generation(chunk: Any) -> Any:
+def generation(chunk: Any) -> Any:
     from langchain_core.messages import BaseMessageChunk
     from langchain_core.outputs import ChatGenerationChunk
 
     return ChatGenerationChunk(message=chunk) if isinstance(chunk, BaseMessageChunk) else None
 
 
-def _result(output: Any) -> Any:
+def llm_result(output: Any) -> Any:
     """An ``LLMResult`` of a model's end (a message for chat models, generations for LLMs)."""
     from langchain_core.messages import BaseMessage
     from langchain_core.outputs import ChatGeneration, Generation, LLMResult
@@ -451,7 +481,7 @@ def _error(found: Any) -> RemoteError:
     return remote_error("RemoteError", str(found))
 
 
-def _plain_text(chunk: Any) -> bool:
+def plain_text(chunk: Any) -> bool:
     """Whether a streamed chunk is text and nothing else (no tool-call pieces, usage or blocks)."""
     return (
         isinstance(chunk, dict)
@@ -461,15 +491,19 @@ def _plain_text(chunk: Any) -> bool:
     )
 
 
-def _split(part: Any) -> tuple[str, Any, str | None]:
-    """A part's stream mode (without its subgraph namespace), data and event id.
+def _split(part: Any) -> tuple[str, str, Any, str | None]:
+    """A part's stream mode, subgraph namespace (``node:task_id|...``), data and event id.
 
-    Both shapes of the SDK's parts: ``StreamPart(event, data, id)`` and the
-    ``version="v2"`` dicts ``{"type", "ns", "data"}``.
+    Both shapes of the SDK's parts: ``StreamPart(event, data, id)``, whose event
+    is ``mode|namespace`` for a subgraph's parts, and the ``version="v2"`` dicts
+    ``{"type", "ns", "data"}``.
     """
     if isinstance(part, dict):
-        return str(part.get("type") or ""), part.get("data"), part.get("id")
+        namespace = part.get("ns") or []
+        namespace = "|".join(namespace) if isinstance(namespace, list | tuple) else str(namespace)
+        return str(part.get("type") or ""), namespace, part.get("data"), part.get("id")
     event = getattr(part, "event", None)
     if not isinstance(event, str):
         raise TypeError(f"not a LangGraph stream part: {type(part).__name__}")
-    return event.partition("|")[0], getattr(part, "data", None), getattr(part, "id", None)
+    mode, _, namespace = event.partition("|")
+    return mode, namespace, getattr(part, "data", None), getattr(part, "id", None)

@@ -26,7 +26,7 @@ from test_examples import EXAMPLES, ask, load, open_session, titles
 
 from panel_langchain_steps import ChatStepCallbackHandler
 from panel_langchain_steps.langgraph_dev import langgraph_dev
-from panel_langchain_steps.testing import answer_text, iter_steps, step_tree
+from panel_langchain_steps.testing import answer_text, iter_steps, outline, step_tree
 
 QUESTION = "What is 1 + 2?"
 MODES = ["events", "updates"]
@@ -202,6 +202,87 @@ async def test_a_chat_reply_of_a_remote_run_has_its_answer(server):
     assert answer_text(reply) == "The **sum** is 3."
     card = reply.object.objects[0]
     assert card.title.startswith("Steps · ") and "1 tool call, 2 model calls" in card.title
+
+
+# -- the other stream modes ------------------------------------------------------------------------
+
+
+async def followed(server, graph, modes, handler=None):
+    """A handler that followed a run of ``graph`` streamed in ``modes`` (with subgraphs)."""
+    client = get_client(url=server)
+    thread_id = (await client.threads.create())["thread_id"]
+    handler = handler or ChatStepCallbackHandler()
+    stream = client.runs.stream(
+        thread_id,
+        graph,
+        input={"messages": [{"role": "user", "content": QUESTION}]},
+        stream_mode=modes,
+        stream_subgraphs=True,
+    )
+    async for _ in handler.follow(stream, client=client, thread_id=thread_id):
+        pass
+    handler.flush()
+    return handler
+
+
+MODEL, TOOL = "Model scripted-model", "Tool add"
+
+
+@pytest.mark.parametrize(
+    ("modes", "expected"),
+    [
+        # Each node once it has run; a subgraph's nodes come before the node that ran it.
+        (["updates"], ["LangGraph", "  plan", "  model", "  tools", "  model", "  math"]),
+        # Each node from its start to its result, nested in the subgraph that ran it.
+        (["debug"], ["LangGraph", "  plan", "  math", "    model", "    tools", "    model"]),
+        # ... with each model call and tool result (a node doing one action shows as that action).
+        (
+            ["tasks", "messages-tuple"],
+            ["LangGraph", "  plan", "  math", f"    {MODEL}", f"    {TOOL}", f"    {MODEL}"],
+        ),
+        # Models and tools from the messages, the other nodes from the updates; progress.
+        (
+            ["updates", "messages-tuple", "custom"],
+            ["LangGraph", "  plan", f"  {MODEL}", f"  {TOOL}", f"  {MODEL}", "  math"],
+        ),
+    ],
+)
+async def test_the_other_stream_modes_show_what_they_carry(server, modes, expected):
+    handler = await followed(server, "team", modes)
+    tree = step_tree(handler.layout)
+    assert outline(tree) == expected
+    steps = list(iter_steps(tree))
+    assert all(step["status"] == "success" for step in steps)
+    assert handler.open_runs == 0
+    if "messages-tuple" in modes:  # the model's text and tool call as streamed, the tool's input and output
+        model = next(step for step in steps if step["title"].startswith(MODEL))
+        assert "Let me add." in model["text"] and "**Calls add**" in model["text"]
+        tool = next(step for step in steps if step["title"].startswith(TOOL))
+        assert '"a": 1' in tool["text"] and "**Output**\n\n3" in tool["text"]
+    if "custom" in modes:
+        assert "asking the math agent" in steps[0]["text"]
+
+
+async def test_with_the_events_mode_the_other_modes_add_nothing(server):
+    every = ["events", "updates", "messages-tuple", "tasks", "debug", "custom", "values"]
+    assert shown(await followed(server, "team", every)) == shown(await followed(server, "team", MODES))
+
+
+async def test_a_node_that_fails_fails_in_the_tasks_mode(server):
+    handler = await followed(server, "failing_agent", ["tasks"])
+    tree = step_tree(handler.layout)
+    assert outline(tree) == ["LangGraph", "  model"]
+    assert [step["status"] for step in iter_steps(tree)] == ["failed", "failed"]
+    assert "**ValueError**: the model is down" in tree[0]["steps"][0]["text"]
+
+
+@pytest.mark.parametrize("modes", [["updates"], ["tasks"]])
+async def test_an_interrupt_asks_for_the_decision_in_the_other_modes(server, modes):
+    chat = ChatInterface()
+    handler = await followed(server, "approval_agent", modes, ChatStepCallbackHandler(chat, resume=print))
+    (review,) = reviews(chat.objects[-1].object)
+    assert shown_buttons(review) == ["Approve", "Edit", "Reject"]
+    assert handler.open_runs == 0
 
 
 # -- bad input, errors, runs that end early ---------------------------------------------------------
