@@ -5,6 +5,7 @@ the SDK."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import re
@@ -283,6 +284,108 @@ async def test_an_interrupt_asks_for_the_decision_in_the_other_modes(server, mod
     (review,) = reviews(chat.objects[-1].object)
     assert shown_buttons(review) == ["Approve", "Edit", "Reject"]
     assert handler.open_runs == 0
+
+
+# -- joining and rejoining a run's stream -------------------------------------------------------------
+
+
+async def test_a_background_run_followed_with_join_stream_shows_the_same_steps(server):
+    direct = await followed(server, "team", MODES)
+    client = get_client(url=server)
+    thread_id = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(
+        thread_id,
+        "team",
+        input={"messages": [{"role": "user", "content": QUESTION}]},
+        stream_mode=MODES,
+        stream_subgraphs=True,
+        stream_resumable=True,
+    )
+    joined = ChatStepCallbackHandler()
+    stream = client.runs.join_stream(thread_id, run["run_id"], last_event_id="0")  # from its start
+    async for _ in joined.follow(stream, client=client, thread_id=thread_id):
+        pass
+    assert shown(joined) == shown(direct)
+    assert joined.open_runs == 0
+
+
+class Proxy:
+    """A TCP proxy in front of the server whose connections can be cut (a dropped connection)."""
+
+    def __init__(self, upstream: str):
+        self.host, _, port = upstream.removeprefix("http://").partition(":")
+        self.port = int(port)
+        self.connections: list[asyncio.StreamWriter] = []
+        self.pipes: list[asyncio.Task] = []
+        self.opened = 0
+
+    async def __aenter__(self) -> Proxy:
+        self.server = await asyncio.start_server(self._pipe, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.cut()
+        if self.pipes:
+            await asyncio.wait(self.pipes, timeout=WAIT_SECONDS)
+        self.server.close()
+
+    async def _pipe(self, reader, writer) -> None:
+        self.pipes.append(asyncio.current_task())
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        self.connections += [writer, up_writer]
+        self.opened += 1
+
+        async def copy(source, target):
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    target.write(data)
+                    await target.drain()
+                target.close()
+
+        with contextlib.suppress(OSError):
+            await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+
+    def cut(self) -> None:
+        for writer in self.connections:
+            writer.transport.abort()
+        self.connections.clear()
+
+
+@pytest.mark.skipif(
+    not hasattr(StreamPart, "id"),
+    reason="this langgraph-sdk (0.2) gives stream parts no event ids: a dropped stream cannot resume "
+    "where it stopped (0.4 resumes it itself)",
+)
+async def test_a_dropped_connection_resumes_without_repeating_a_step(server):
+    uncut = ChatStepCallbackHandler()
+    handler = ChatStepCallbackHandler()
+    async with Proxy(server) as proxy:
+        client = get_client(url=proxy.url)
+        received = []
+        for following, cut in ((uncut, False), (handler, True)):
+            thread_id = (await client.threads.create())["thread_id"]
+            stream = start(client, thread_id, "team", stream_resumable=True)
+            parts = []
+            async for part in following.follow(stream, client=client, thread_id=thread_id):
+                parts.append(what(part))
+                if cut and part.event.startswith("events") and part.data["event"] == "on_tool_start":
+                    proxy.cut()  # the connection drops while the tool runs; the SDK rejoins the stream
+            received.append(parts)
+    assert proxy.opened == 2  # the one connection kept alive, and the SDK's new one after the cut
+    assert received[1] == received[0]  # every part once, in order
+    assert shown(handler) == shown(uncut)
+    assert handler.open_runs == 0
+
+
+def what(part) -> tuple:
+    """What a part says, without the ids and times that differ from run to run."""
+    data = part.data
+    if part.event.startswith("events"):
+        chunk = data.get("data", {}).get("chunk")
+        content = chunk.get("content") if isinstance(chunk, dict) else None
+        return (part.event.partition("|")[0], data["event"], data["name"], content)
+    return (part.event.partition("|")[0],)
 
 
 # -- bad input, errors, runs that end early ---------------------------------------------------------
