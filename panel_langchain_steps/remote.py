@@ -186,6 +186,7 @@ class RemoteRun:
         self._events = False  # the stream has the events mode: it alone says which runs there are
         self._modes: ModesRecorder | None = None
         self._closed = False
+        self._cancelling = False
 
     # -- the stream's life -------------------------------------------------------
 
@@ -196,6 +197,11 @@ class RemoteRun:
     def take(self, part: Any) -> bool:
         """Record one part; False once the run was stopped (the part is not passed on)."""
         if self.stopped:
+            if self.run_id is None:  # stopped before the server said which run: cancel it now
+                with contextlib.suppress(Exception):
+                    mode, _, data, _ = _split(part)
+                    self.run_id = data.get("run_id") if mode == "metadata" else None
+                    self.cancel()
             return False
         try:
             self._record(part)
@@ -240,8 +246,9 @@ class RemoteRun:
 
     def cancel(self) -> None:
         """Cancel the run on the server (with a client and a thread id; else closing the stream must do)."""
-        if self.client is None or self.thread_id is None or self.run_id is None:
+        if self.client is None or self.thread_id is None or self.run_id is None or self._cancelling:
             return
+        self._cancelling = True
         try:
             cancel = self.client.runs.cancel
             if inspect.iscoroutinefunction(cancel):
@@ -283,7 +290,11 @@ class RemoteRun:
                 self._stop_open(CANCELLED)
             else:
                 error = remote_error(data.get("error") or "RemoteError", str(data.get("message") or data))
-                self._end(self._path(), error)
+                runs = self._path()
+                if not runs and not self._runs:
+                    # Failed before any run started (the server refused it): a step of its own says why.
+                    runs = [self.handler.trace.live(self.modes().root())]
+                self._end([run for run in runs if run is not None], error)
         elif not self._events and mode in MODES:
             self.modes().record(mode, namespace, data)
 

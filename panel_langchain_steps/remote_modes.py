@@ -36,7 +36,7 @@ class ModesRecorder:
     def __init__(self, run: RemoteRun):
         self.run = run
         self.handler = run.handler
-        self.root: Any = None
+        self._root_key: Any = None
         self._tasks = False  # node starts and ends come from tasks or debug (not from updates)
         self._models: dict[Any, Any] = {}  # open model runs: what they streamed beyond text
         self._nodes = 0  # node runs made from updates
@@ -56,31 +56,32 @@ class ModesRecorder:
             self._message(*data)
         elif mode == "custom":
             runs = self.run.open_runs()
-            self.handler.on_custom_event("progress", data, run_id=runs[0].key if runs else self._root())
+            self.handler.on_custom_event("progress", data, run_id=runs[0].key if runs else self.root())
 
     def finish(self) -> None:
         """The stream ended without an error: the graph run succeeded (its models ended with it)."""
         for key in list(self._models):
             self._end_model(key)
-        if self.root is not None:
-            self.handler.on_chain_end(None, run_id=self.root)
+        if self._root_key is not None:
+            self.handler.on_chain_end(None, run_id=self._root_key)
 
     # -- the graph run and its nodes ----------------------------------------------------
 
-    def _root(self) -> Any:
-        if self.root is None:
-            self.root = self.run.key(self.run.run_id or _derived("run", id(self)))
-            self.run.started(self.root)
-            self.handler.on_chain_start(None, None, run_id=self.root, name=GRAPH_RUN)
-        return self.root
+    def root(self) -> Any:
+        """The run standing for the whole graph run, started when first needed."""
+        if self._root_key is None:
+            self._root_key = self.run.key(self.run.run_id or _derived("run", id(self)))
+            self.run.started(self._root_key)
+            self.handler.on_chain_start(None, None, run_id=self._root_key, name=GRAPH_RUN)
+        return self._root_key
 
     def paused_step(self) -> Any:
         """A step for an interrupt no open node stands for (the updates mode says no more)."""
-        key = self.run.key(_derived("interrupt", self._root(), len(self.run.open_runs()), self._nodes))
+        key = self.run.key(_derived("interrupt", self.root(), len(self.run.open_runs()), self._nodes))
         self.run.started(key)
         self._nodes += 1
         self.handler.on_chain_start(
-            None, None, run_id=key, parent_run_id=self._root(), name="interrupt", tags=["graph:step:0"]
+            None, None, run_id=key, parent_run_id=self.root(), name="interrupt", tags=["graph:step:0"]
         )
         return self.handler.trace.live(key)
 
@@ -88,7 +89,7 @@ class ModesRecorder:
         """The run of the innermost task a namespace (``node:task_id|...``) names, else the graph's."""
         task = namespace.rpartition("|")[2].partition(":")[2]
         key = self.run.key(task) if task else None
-        return key if key is not None and self.handler.trace.live(key) is not None else self._root()
+        return key if key is not None and self.handler.trace.live(key) is not None else self.root()
 
     def _task(self, namespace: str, task: dict[str, Any], step: Any = None) -> None:
         self._tasks = True
@@ -129,7 +130,7 @@ class ModesRecorder:
                 self._updated[where] = self._updated.get(where, 0) + 1
                 continue  # its model and tool steps show it already
             self._nodes += 1
-            key = self.run.key(_derived(self._root(), namespace, node, self._nodes))
+            key = self.run.key(_derived(self.root(), namespace, node, self._nodes))
             self.run.started(key)
             self.handler.on_chain_start(
                 None,

@@ -436,6 +436,21 @@ def test_parts_the_handler_cannot_read_pass_through_and_are_logged(caplog):
     assert handler.open_runs == 0
 
 
+def test_an_error_before_any_run_started_gets_a_failed_step_saying_why():
+    # What a server sends for a run it refused (parts as the SDK gives them).
+    parts = [
+        StreamPart("metadata", {"run_id": "01a24949-880c-758e-947b-a13cbc848acc", "attempt": 1}),
+        StreamPart("error", {"error": "ValueError", "message": "Thread is busy"}),
+    ]
+    handler = ChatStepCallbackHandler()
+    assert list(handler.follow(iter(parts))) == parts
+    handler.flush()
+    (step,) = step_tree(handler.layout)
+    assert step["title"].startswith("LangGraph · failed: ValueError")
+    assert "**ValueError**: Thread is busy" in step["text"]
+    assert handler.open_runs == 0
+
+
 async def test_an_error_part_fails_the_steps_as_the_error_does_in_process(server):
     local = ChatStepCallbackHandler()
     with pytest.raises(ValueError, match="the model is down"):
@@ -609,7 +624,10 @@ async def test_a_remote_interrupt_asks_as_a_local_one_and_the_decision_resumes_i
     for handler, message in ((local, local_chat.objects[-1]), (remote, reply)):
         click(reviews(message.object)[0], "Approve")
         await until(
-            lambda h=handler, m=message: (h.flush() or answer_text(m)) == "The **sum** is 3.", "the answer"
+            lambda h=handler, m=message: (
+                (h.flush() or answer_text(m)) == "The **sum** is 3." and not h.open_runs
+            ),
+            "the resumed run's end",
         )
     assert len(chat.objects) == 1  # the resumed run went on in the same reply
     assert shown(remote, reply) == shown(local, local_chat.objects[-1])
