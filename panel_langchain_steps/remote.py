@@ -10,7 +10,8 @@ callbacks: a remote run makes the same records, and the same steps, as the same
 graph run in-process. An interrupt (``__interrupt__`` in the ``updates`` or
 ``values`` mode), an ``error`` part, a stream that ends before its run did and a
 connection that is lost end the open runs through the handler's error callbacks
-too, so they end the way a local run's do.
+too, so they end the way a local run's do. A stream without the ``events`` mode
+is recorded from what its other modes carry (`remote_modes`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 #: The stream modes read when the stream has no ``events`` mode (``messages`` is ``messages-tuple``).
 MODES = frozenset({"tasks", "debug", "updates", "messages", "custom"})
-
-log = logging.getLogger("panel_langchain_steps")
 
 #: What the runs of a stream that ended before its run did say (in their titles).
 ENDED_EARLY = "stopped: its stream ended before it did (cancelled on the server?)"
