@@ -31,6 +31,10 @@ from panel_langchain_steps.testing import answer_text, iter_steps, outline, step
 
 QUESTION = "What is 1 + 2?"
 MODES = ["events", "updates"]
+# Steps compared with others are drawn at the end, not while the run goes on (the first tick is at its
+# start, the next 5 s later): a step drawn mid-run as its node's one action keeps that title
+# ("math › model") once the node gets a second one, so what a mid-run tick drew would depend on timing.
+AT_THE_END = {"flush_interval": 5.0}
 
 
 @pytest.fixture(scope="session")
@@ -105,13 +109,13 @@ def records(handler) -> list[tuple]:
 @pytest.mark.parametrize("graph", ["math_agent", "team"])
 @pytest.mark.parametrize("verbosity", ["steps", "all"])
 async def test_a_remote_run_shows_the_same_steps_as_in_process(server, graph, verbosity):
-    local = ChatStepCallbackHandler(verbosity=verbosity)
+    local = ChatStepCallbackHandler(verbosity=verbosity, **AT_THE_END)
     # Streamed, as the server runs it (with astream_events), so that the model streams its tokens.
     async for _ in remote_graphs.GRAPHS[graph].astream_events(
         {"messages": [("user", QUESTION)]}, config={"callbacks": [local]}, version="v2"
     ):
         pass
-    remote = ChatStepCallbackHandler(verbosity=verbosity)
+    remote = ChatStepCallbackHandler(verbosity=verbosity, **AT_THE_END)
     await remote_run(server, remote, graph)
 
     expected = shown(local)
@@ -136,7 +140,7 @@ async def test_the_sdks_v2_stream_format_shows_the_same_steps(server):
     handlers = []
     for version in ("v1", "v2"):
         thread_id = (await client.threads.create())["thread_id"]
-        handlers.append(ChatStepCallbackHandler())
+        handlers.append(ChatStepCallbackHandler(**AT_THE_END))
         stream = start(client, thread_id, "team", version=version)
         parts = [part async for part in handlers[-1].follow(stream)]
         assert isinstance(parts[0], dict) == (version == "v2")
@@ -212,7 +216,7 @@ async def followed(server, graph, modes, handler=None):
     """A handler that followed a run of ``graph`` streamed in ``modes`` (with subgraphs)."""
     client = get_client(url=server)
     thread_id = (await client.threads.create())["thread_id"]
-    handler = handler or ChatStepCallbackHandler()
+    handler = handler or ChatStepCallbackHandler(**AT_THE_END)
     stream = client.runs.stream(
         thread_id,
         graph,
@@ -301,7 +305,7 @@ async def test_a_background_run_followed_with_join_stream_shows_the_same_steps(s
         stream_subgraphs=True,
         stream_resumable=True,
     )
-    joined = ChatStepCallbackHandler()
+    joined = ChatStepCallbackHandler(**AT_THE_END)
     stream = client.runs.join_stream(thread_id, run["run_id"], last_event_id="0")  # from its start
     async for _ in joined.follow(stream, client=client, thread_id=thread_id):
         pass
@@ -358,8 +362,8 @@ class Proxy:
     "where it stopped (0.4 resumes it itself)",
 )
 async def test_a_dropped_connection_resumes_without_repeating_a_step(server):
-    uncut = ChatStepCallbackHandler()
-    handler = ChatStepCallbackHandler()
+    uncut = ChatStepCallbackHandler(**AT_THE_END)
+    handler = ChatStepCallbackHandler(**AT_THE_END)
     async with Proxy(server) as proxy:
         client = get_client(url=proxy.url)
         received = []
@@ -452,13 +456,13 @@ def test_an_error_before_any_run_started_gets_a_failed_step_saying_why():
 
 
 async def test_an_error_part_fails_the_steps_as_the_error_does_in_process(server):
-    local = ChatStepCallbackHandler()
+    local = ChatStepCallbackHandler(**AT_THE_END)
     with pytest.raises(ValueError, match="the model is down"):
         async for _ in remote_graphs.failing_agent.astream_events(
             {"messages": [("user", QUESTION)]}, config={"callbacks": [local]}, version="v2"
         ):
             pass
-    remote = ChatStepCallbackHandler()
+    remote = ChatStepCallbackHandler(**AT_THE_END)
     parts, _ = await remote_run(server, remote, "failing_agent")
 
     assert parts[-1].event == "error"  # passed on, not raised: the SDK does not raise it either
@@ -596,7 +600,7 @@ async def test_a_remote_interrupt_asks_as_a_local_one_and_the_decision_resumes_i
         await run_locally(Command(resume=value))
 
     local_chat = ChatInterface()
-    local = ChatStepCallbackHandler(local_chat, resume=resume_locally)
+    local = ChatStepCallbackHandler(local_chat, resume=resume_locally, **AT_THE_END)
     config["callbacks"] = [local]
     await run_locally({"messages": [("user", QUESTION)]})
 
@@ -612,7 +616,7 @@ async def test_a_remote_interrupt_asks_as_a_local_one_and_the_decision_resumes_i
         await run_remotely(input=None, command={"resume": value})
 
     chat = ChatInterface()
-    remote = ChatStepCallbackHandler(chat, resume=resume_remotely)
+    remote = ChatStepCallbackHandler(chat, resume=resume_remotely, **AT_THE_END)
     await run_remotely()
 
     remote.flush()
@@ -639,8 +643,14 @@ async def test_a_remote_interrupt_asks_as_a_local_one_and_the_decision_resumes_i
 # -- the example --------------------------------------------------------------------------------------
 
 
-async def test_the_remote_agent_example_asks_before_sending_and_goes_on_in_the_same_reply(monkeypatch):
-    with langgraph_dev(EXAMPLES) as running:  # as its docstring says to start it
+async def test_the_remote_agent_example_asks_before_sending_and_goes_on_in_the_same_reply(
+    monkeypatch, tmp_path
+):
+    # The examples' langgraph.json as its docstring says to serve it, from a copy (the server keeps its
+    # state in the project's directory).
+    for source in [*EXAMPLES.glob("*.py"), EXAMPLES / "langgraph.json"]:
+        shutil.copy(source, tmp_path / source.name)
+    with langgraph_dev(tmp_path) as running:
         monkeypatch.setenv("LANGGRAPH_URL", running.url)
         session = open_session(load("remote_agent"))
         reply = await ask(session, "Email Bob about lunch")
