@@ -500,7 +500,7 @@ async def test_a_server_that_goes_away_mid_run_fails_the_turn_saying_why(tmp_pat
     with langgraph_dev(tmp_path) as running:
         client = get_client(url=running.url)
         thread_id = (await client.threads.create())["thread_id"]
-        stream = start(client, thread_id, "waiting_agent")
+        stream = start(client, thread_id, "waiting_agent", stream_resumable=True)
         with pytest.raises(httpx.HTTPError):  # raised as the SDK raises it (after its own retries)
             async for part in handler.follow(stream, client=client, thread_id=thread_id):
                 if part.event == "events" and part.data["event"] == "on_tool_start":
