@@ -112,47 +112,28 @@ def follow(
 
 
 def _follow_sync(run: RemoteRun, stream: Iterator[Any]) -> Iterator[Any]:
-    run.open()
     try:
-        for part in stream:
-            if not run.take(part):
-                break
-            yield part
-            if run.stopped:
-                break
-    except GeneratorExit:
-        run.close(note=CLOSED)
-        raise
-    except Exception as error:
-        run.close(error)
-        raise
+        with run.following():
+            for part in stream:
+                if not run.take(part):
+                    break
+                yield part
+                if run.stopped:
+                    break
     finally:
-        run.close()
         _close(stream)
 
 
 async def _follow_async(run: RemoteRun, stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    run.open(asyncio.get_running_loop())
     try:
-        async for part in stream:
-            if not run.take(part):
-                break
-            yield part
-            if run.stopped:
-                break
-    except GeneratorExit:
-        run.close(note=CLOSED)
-        raise
-    except asyncio.CancelledError as error:
-        # The app's task was cancelled (Panel's stop button cancels an async callback): so is the run.
-        run.close(error)
-        run.cancel()
-        raise
-    except Exception as error:
-        run.close(error)
-        raise
+        with run.following(asyncio.get_running_loop()):
+            async for part in stream:
+                if not run.take(part):
+                    break
+                yield part
+                if run.stopped:
+                    break
     finally:
-        run.close()
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:
             with contextlib.suppress(Exception):  # a broken stream may fail to close: closed either way
@@ -188,9 +169,26 @@ class RemoteRun:
 
     # -- the stream's life -------------------------------------------------------
 
-    def open(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    @contextlib.contextmanager
+    def following(self, loop: asyncio.AbstractEventLoop | None = None) -> Iterator[None]:
+        """While the stream is read (on ``loop`` for an async one): ends what it leaves open."""
         self._loop = loop
         self.handler._followed.add(self)
+        try:
+            yield
+        except GeneratorExit:
+            self.close(note=CLOSED)
+            raise
+        except asyncio.CancelledError as error:
+            # The app's task was cancelled (Panel's stop button cancels an async callback): so is the run.
+            self.close(error)
+            self.cancel()
+            raise
+        except Exception as error:
+            self.close(error)
+            raise
+        finally:
+            self.close()
 
     def take(self, part: Any) -> bool:
         """Record one part; False once the run was stopped (the part is not passed on)."""
