@@ -492,6 +492,23 @@ async def test_a_run_cancelled_elsewhere_ends_its_turn_stopped_saying_why(server
     assert handler.open_runs == 0
 
 
+def test_leaving_the_loop_early_stops_the_open_steps_saying_why(server):
+    client = get_sync_client(url=server)
+    thread_id = client.threads.create()["thread_id"]
+    handler = ChatStepCallbackHandler()
+    for part in handler.follow(start(client, thread_id, "waiting_agent")):
+        if part.event == "metadata":
+            run_id = part.data["run_id"]
+        if part.event == "events" and part.data["event"] == "on_tool_start":
+            break  # the follower is closed as the loop lets it go
+    handler.flush()
+    steps = {step["title"].split(" · ")[0]: step for step in iter_steps(step_tree(handler.layout))}
+    assert steps["Tool wait"]["title"].endswith("· stopped: the app stopped following its stream")
+    assert handler.open_runs == 0
+    assert client.runs.get(thread_id, run_id)["status"] == "running"  # the server's run goes on
+    client.runs.cancel(thread_id, run_id)
+
+
 async def test_a_server_that_goes_away_mid_run_fails_the_turn_saying_why(tmp_path):
     shutil.copy(Path(remote_graphs.__file__), tmp_path / "graphs.py")
     graphs = {"waiting_agent": "./graphs.py:waiting_agent"}
