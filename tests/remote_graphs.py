@@ -29,6 +29,13 @@ def add(a: int, b: int) -> int:
 
 
 @tool
+async def add_slowly(a: int, b: int) -> int:
+    """Add two integers, taking half a second."""
+    await asyncio.sleep(0.5)
+    return a + b
+
+
+@tool
 async def wait(seconds: float) -> str:
     """Wait for a while."""
     await asyncio.sleep(seconds)
@@ -40,6 +47,14 @@ def _adds(messages):
         return f"The **sum** is {messages[-1].content}."
     return AIMessage(
         content="Let me add.", tool_calls=[{"name": "add", "args": {"a": 1, "b": 2}, "id": "call_add"}]
+    )
+
+
+def _adds_slowly(messages):
+    if messages[-1].type == "tool":
+        return f"The **sum** is {messages[-1].content}."
+    return AIMessage(
+        content="Let me add.", tool_calls=[{"name": "add_slowly", "args": {"a": 1, "b": 2}, "id": "call_add"}]
     )
 
 
@@ -71,6 +86,10 @@ def make_approval_agent(checkpointer=None):
 
 approval_agent = make_approval_agent()
 
+slow_math_agent = create_agent(
+    ScriptedChatModel(responses=_adds_slowly), [add_slowly], name="slow_math_agent"
+)
+
 waiting_agent = create_agent(ScriptedChatModel(responses=_waits), [wait], name="waiting_agent")
 
 failing_agent = create_agent(ScriptedChatModel(responses=_fails), [add], name="failing_agent")
@@ -97,6 +116,7 @@ team = (
 GRAPHS = {
     "math_agent": math_agent,
     "approval_agent": approval_agent,
+    "slow_math_agent": slow_math_agent,
     "waiting_agent": waiting_agent,
     "failing_agent": failing_agent,
     "team": team,
