@@ -8,7 +8,7 @@ import platform
 import time
 from importlib.metadata import version
 
-from . import agent, browser, freshness, memory, navigation, patches, record, sessions, store, tokens
+from . import agent, browser, freshness, memory, navigation, patches, record, remote, sessions, store, tokens
 from .common import verdict
 
 
@@ -97,6 +97,8 @@ SECTIONS = {
     "memory": (memory.report, False),
     "record": (record.report, False),
     "store": (store.report, False),
+    # Starts a LangGraph server; its freshness part uses Chromium (left out with --no-browser).
+    "remote": (remote.report, False),
 }
 
 

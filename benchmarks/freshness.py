@@ -5,7 +5,9 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import panel as pn
 from langchain_core.callbacks import BaseCallbackHandler
@@ -63,9 +65,25 @@ def answer(tokens: int) -> str:
     return "t00000" + "".join((" " if i % 30 else "\n\n") + f"t{i:05d}" for i in range(1, tokens))
 
 
-def run(tokens: int, token_delay: float, flush_interval: float | None = None) -> FreshResult:
+def watch(app: Callable[[], Any], tokens: int, done: threading.Event, timeout: float) -> dict[str, float]:
+    """Serve ``app`` to headless Chromium; when each numbered token first showed there (ms since the epoch,
+    by its number), once ``done`` is set (or ``timeout`` seconds passed) and the last token showed."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as playwright, served(app) as url:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page()
+            page.add_init_script(WATCHER)
+            page.goto(url)
+            done.wait(timeout=timeout)
+            page.wait_for_function(f"window.__seen[{tokens - 1}] !== undefined", timeout=10_000)
+            return page.evaluate("window.__seen")
+        finally:
+            browser.close()
+
+
+def run(tokens: int, token_delay: float, flush_interval: float | None = None) -> FreshResult:
     stamps = Stamps()
     done = threading.Event()
     options = {} if flush_interval is None else {"flush_interval": flush_interval}
@@ -83,17 +101,7 @@ def run(tokens: int, token_delay: float, flush_interval: float | None = None) ->
         pn.state.onload(lambda: threading.Thread(target=work, daemon=True).start())
         return layout
 
-    with sync_playwright() as playwright, served(app) as url:
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page()
-            page.add_init_script(WATCHER)
-            page.goto(url)
-            done.wait(timeout=60 + tokens * token_delay * 2)
-            page.wait_for_function(f"window.__seen[{tokens - 1}] !== undefined", timeout=10_000)
-            seen = page.evaluate("window.__seen")
-        finally:
-            browser.close()
+    seen = watch(app, tokens, done, timeout=60 + tokens * token_delay * 2)
     delays = sorted(seen[str(i)] - sent for i, sent in enumerate(stamps.times[:tokens]))
     return FreshResult(
         tokens,

@@ -36,10 +36,11 @@ def example_model(responder: Callable[[list[BaseMessage]], AIMessage | str]) -> 
     return chat_model(ScriptedChatModel(responses=responder, token_delay=TOKEN_DELAY, model_name="scripted"))
 
 
-def header(title: str, about: str, model: BaseChatModel) -> pn.pane.Markdown:
-    """The page's heading: what the example shows, and on which model."""
+def header(title: str, about: str, model: BaseChatModel | str) -> pn.pane.Markdown:
+    """The page's heading: what the example shows, and on which model (or which remote agent)."""
+    label = model if isinstance(model, str) else model_label(model)
     return pn.pane.Markdown(
-        f"## {title}\n\n{about}\n\n*Model: {model_label(model)}*",
+        f"## {title}\n\n{about}\n\n*Model: {label}*",
         sizing_mode="stretch_width",
         margin=(0, 10),
     )
@@ -59,7 +60,7 @@ class ChatSession(pn.viewable.Viewer):
         *,
         title: str,
         about: str,
-        model: BaseChatModel,
+        model: BaseChatModel | str,
         resume: Callable[[Any, RunnableConfig], Awaitable[None]] | None = None,
         **handler_params: Any,
     ):

@@ -5,7 +5,8 @@
 >>> agent.invoke(inputs, config={"callbacks": [handler]})
 """
 
-from .handler import ChatStepCallbackHandler, StopRun
+from .capture import StopRun
+from .handler import ChatStepCallbackHandler
 from .imports import from_langsmith, from_otel
 from .progress import get_stream_writer
 from .replay import replay

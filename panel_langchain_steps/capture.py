@@ -19,6 +19,14 @@ CANCELLATIONS = frozenset({"CancelledError", "KeyboardInterrupt", "GeneratorExit
 PAUSE, HAND_OFF = "GraphInterrupt", "ParentCommand"
 
 
+class StopRun(BaseException):
+    """Raised into a run the user stopped, at its next callback event.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``), so neither LangChain's
+    callback dispatch nor a tool's error handling turns it into a result.
+    """
+
+
 def exception_names(error: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(error).__mro__}
 

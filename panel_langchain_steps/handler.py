@@ -25,6 +25,7 @@ from panel.layout.base import ListLike
 from panel.viewable import Viewer
 
 from . import capture
+from .capture import StopRun
 from .options import StepOptions, ViewOptions
 from .schedule import call_soon
 from .steps_view import StepsView
@@ -37,14 +38,6 @@ log = logging.getLogger("panel_langchain_steps")
 _LOGGED_LIMIT = 256
 #: How many stopped run ids are remembered to halt their late children.
 _HALTED_LIMIT = 4096
-
-
-class StopRun(BaseException):
-    """Raised into a run the user stopped, at its next callback event.
-
-    A ``BaseException`` (like ``KeyboardInterrupt``), so neither LangChain's
-    callback dispatch nor a tool's error handling turns it into a result.
-    """
 
 
 def _intake(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -131,6 +124,7 @@ class ChatStepCallbackHandler(BaseCallbackHandler, StepOptions, Viewer):
             self.store.follow(self.trace, prices=lambda: self.prices)
         self._logged: set[tuple[str, str]] = set()
         self._halted: dict[Any, None] = {}
+        self._followed: set[Any] = set()  # the remote runs `follow` is recording (remote.py)
         # A feed's stop button cancels its callback: stop the runs too.
         self._view = StepsView(
             self.trace, target, ViewOptions.of(self), report=self._report, stopped=self.stop
@@ -322,6 +316,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, StepOptions, Viewer):
                 if run.status == RUNNING and run.key is not None:
                     self._halt(run.key)
             self.trace.end_all(STOPPED, exception=StopRun("stopped by the user"))
+        for remote_run in list(self._followed):
+            remote_run.stop()
         self._view.flush()
 
     def _check_halted(self, run_id: UUID, parent_run_id: UUID | None) -> None:
@@ -346,6 +342,23 @@ class ChatStepCallbackHandler(BaseCallbackHandler, StepOptions, Viewer):
         """Stop the runs as the stop button does: cancel the feed's callback (which then stops them)."""
         if self._feed is None or not self._feed.stop():
             self.stop()
+
+    # -- remote runs (the stream's parts are turned into callbacks in remote.py) --
+
+    def follow(self, stream: Any, *, client: Any = None, thread_id: str | None = None) -> Any:
+        """Record a run on a LangGraph server from its SDK stream, as its callbacks would.
+
+        ``stream`` is what ``client.runs.stream(...)`` or ``client.runs.join_stream(...)``
+        returns (async or sync client); the same parts come back, in order, as an
+        async iterator for an async stream and an iterator for a sync one, each
+        recorded in ``handler.trace`` as it arrives. With ``stream_mode=["events",
+        "updates"]`` the steps are those of the same graph run in-process, approval
+        prompts included. Give the ``client`` and ``thread_id`` so that the stop
+        button cancels the run on the server. See docs/remote.md.
+        """
+        from .remote import follow
+
+        return follow(self, stream, client=client, thread_id=thread_id)
 
     # -- public --------------------------------------------------------------
 

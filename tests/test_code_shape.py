@@ -12,10 +12,17 @@ MODULES = {path.stem: ast.parse(path.read_text()) for path in sorted(PACKAGE.glo
 
 
 def imports(tree: ast.Module) -> set[str]:
-    """The package's modules a module imports, at its top or inside a function."""
+    """The package's modules a module imports when it runs, at its top or inside a function (not
+    for type checking only)."""
+    typing_only = {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+        for child in ast.walk(node)
+    }
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and id(node) not in typing_only:
             found.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
     return found & MODULES.keys()
 
