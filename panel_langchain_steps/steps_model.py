@@ -180,12 +180,12 @@ class StepsModel:
             if isinstance(anchor, Slot):
                 if run not in anchor.borrowed:
                     anchor.borrowed.append(run)
-                    self.dirty_nodes[anchor.parent] = None  # a node with progress shows as itself
+                    self._stands_anew(anchor)  # a node with progress shows as itself
                 self.dirty_slots[anchor] = None
         if slot is not None:
             self.dirty_slots[slot] = None
             if (run.ended or len(run.events) == 1) and is_graph_node(run):
-                self.dirty_nodes[slot.parent] = None  # a failed node, or one with progress, shows as itself
+                self._stands_anew(slot)  # a failed node, or one with progress, shows as itself
             if asks and not self.shown_below(run):
                 slot.asks = True
                 # Steps above it that took its interrupt for their own (followed first, in the
@@ -273,8 +273,14 @@ class StepsModel:
         self.anchors[run.id] = self.slots[run.id] = slot
         self.dirty_nodes[node] = None
         if isinstance(node, Slot):
-            self.dirty_nodes[node.parent] = None  # it may have stood in for its one action
+            self._stands_anew(node)  # it may have stood in for its one action
         return slot
+
+    def _stands_anew(self, slot: Slot) -> None:
+        """The slot may now show as itself, not as its one action (see `action`): its parent shows
+        it anew, and its children's titles no longer say that they stand for it."""
+        self.dirty_nodes[slot.parent] = None
+        self.dirty_slots.update(dict.fromkeys(child for child in slot.children if child.step is not None))
 
     def _reshow(self) -> None:
         """Show every turn again under new display options, from its record.

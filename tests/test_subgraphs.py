@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import operator
 import threading
+import uuid
 from typing import Annotated, Any, TypedDict
 
 from conftest import QUESTION, add, call, until
@@ -195,3 +196,26 @@ async def test_a_stop_mid_stream_keeps_the_text_and_usage_so_far(make_handler):
         text = answer_text(reply) if "answer below" in step["title"] else step["text"]
         assert text.startswith("Notes on")
         assert "*Tokens: 10 in · 0 out" in step["text"]  # and the usage reported so far
+
+
+def test_a_node_that_stood_for_its_action_gives_back_the_actions_title(make_handler):
+    """A node with one action is shown as that action ("math › model"); once it has a second one, it
+    is a step of its own and the first action's title no longer says it stands for the node."""
+    handler = make_handler()
+    root, math, model, tools = (uuid.uuid4() for _ in range(4))
+
+    def node(name: str) -> dict:
+        return {"name": name, "tags": ["graph:step:1"], "metadata": {"langgraph_node": name}}
+
+    handler.on_chain_start(None, {}, run_id=root, name="LangGraph")
+    handler.on_chain_start(None, {}, run_id=math, parent_run_id=root, **node("math"))
+    handler.on_chain_start(None, {}, run_id=model, parent_run_id=math, **node("model"))
+    handler.on_chain_end({}, run_id=model)
+    handler.flush()
+    assert outline(step_tree(handler.layout)) == ["LangGraph", "  math › model"]
+    handler.on_chain_start(None, {}, run_id=tools, parent_run_id=math, **node("tools"))
+    handler.on_chain_end({}, run_id=tools)
+    handler.on_chain_end({}, run_id=math)
+    handler.on_chain_end({}, run_id=root)
+    handler.flush()
+    assert outline(step_tree(handler.layout)) == ["LangGraph", "  math", "    model", "    tools"]
