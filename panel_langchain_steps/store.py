@@ -819,6 +819,8 @@ class _Writer:
     def _save(self, followers: list[_Follower]) -> None:
         try:
             turns = [turn for follower in followers for turn in follower.ended_turns()]
+            if not turns:
+                return  # a change inside a turn: nothing was written, nothing was found working again
             self._store._write_turns(turns)
         except (StoreError, ValueError) as error:
             if not self._failing:

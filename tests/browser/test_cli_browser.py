@@ -20,26 +20,19 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).parents[2]
 
 
+def view_command(path: Path, port: int) -> subprocess.Popen:
+    """``python -m panel_langchain_steps view PATH --port PORT``, started from the checkout; its
+    first line of output says what it serves."""
+    command = [sys.executable, "-m", "panel_langchain_steps", "view", str(path), "--port", str(port)]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
 def test_view_serves_a_saved_trace(browser, tmp_path):
     recorder = ChatStepCallbackHandler()
     adding_agent().invoke(QUESTION, config={"callbacks": [recorder]})
     recorder.trace.save(tmp_path / "run.json")
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "panel_langchain_steps",
-            "view",
-            str(tmp_path / "run.json"),
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    server = view_command(tmp_path / "run.json", port)
     try:
         line = server.stdout.readline()  # printed before serving
         assert f"at http://127.0.0.1:{port}/" in line and f"({len(recorder.trace)} runs)" in line

@@ -3,10 +3,6 @@ opens and compares its turns."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from conftest import adding_agent
 from playwright.sync_api import Error as PlaywrightError
@@ -15,10 +11,9 @@ from playwright.sync_api import expect
 from panel_langchain_steps import ChatStepCallbackHandler, TraceStore
 
 from .harness import free_port
+from .test_cli_browser import view_command
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).parents[2]
 
 
 def test_view_serves_a_store_to_search_open_and_compare(browser, tmp_path):
@@ -30,21 +25,7 @@ def test_view_serves_a_store_to_search_open_and_compare(browser, tmp_path):
     assert store.flush(60)
     store.close()
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "panel_langchain_steps",
-            "view",
-            str(tmp_path / "traces.db"),
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    server = view_command(tmp_path / "traces.db", port)
     try:
         line = server.stdout.readline()  # printed before serving
         assert f"(2 turns) at http://127.0.0.1:{port}/" in line
