@@ -13,6 +13,7 @@ from typing import Any
 import panel as pn
 
 from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps.options import StepOptions, ViewOptions
 from panel_langchain_steps.render import Renderer, default_title
 from tests.browser.harness import launch_chromium, served
 
@@ -101,7 +102,7 @@ def floor_page(text: str) -> Callable[[], pn.chat.ChatInterface]:
 def plain_text(handler: ChatStepCallbackHandler) -> str:
     """Every run's title and text (what its step shows when opened), then the reply's card title,
     as one Markdown text."""
-    renderer = Renderer(report=lambda *_: None)
+    renderer = Renderer(ViewOptions.of(StepOptions()), report=lambda *_: None)
     runs = [
         f"**{default_title(run)}**\n\n"
         + "\n".join(part for _, part in renderer.body(run, shows_error=True, answer_below=False))
