@@ -366,7 +366,8 @@ class ChatStepCallbackHandler(BaseCallbackHandler, StepOptions, Viewer):
         """Show every recorded change now (scripts and tests; a served page updates by itself).
 
         Called from another thread than a served page's event loop, the drawing is
-        done on that loop, and waited for.
+        done on that loop, and waited for unless the session's lock is held (the
+        caller may be the callback the loop waits for; see `StepsView.flush`).
         """
         self._view.flush()
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import pytest
 from conftest import adding_agent
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from panel_langchain_steps import ChatStepCallbackHandler, TraceStore
 
-from .harness import free_port
-from .test_cli_browser import view_command
+from .test_cli_browser import served_view
 
 pytestmark = pytest.mark.browser
 
@@ -24,22 +22,14 @@ def test_view_serves_a_store_to_search_open_and_compare(browser, tmp_path):
         adding_agent(answer).invoke(question, config={"callbacks": [handler]})
     assert store.flush(60)
     store.close()
-    port = free_port()
-    server = view_command(tmp_path / "traces.db", port)
-    try:
-        line = server.stdout.readline()  # printed before serving
-        assert f"(2 turns) at http://127.0.0.1:{port}/" in line
+    with served_view(tmp_path / "traces.db") as (line, url):
+        assert f"(2 turns) at {url}" in line
         page = browser.new_page()
         errors: list[str] = []
         dialogs: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        for _ in range(100):  # the server may still be starting: retry until it answers
-            try:
-                page.goto(f"http://127.0.0.1:{port}/")
-                break
-            except PlaywrightError:
-                page.wait_for_timeout(200)
+        page.goto(url)
         rows = page.locator(".tabulator-row")
         expect(rows.filter(has_text="Question 1")).to_have_count(1)
         expect(rows.filter(has_text="Question 0")).to_have_count(1)
@@ -65,6 +55,3 @@ def test_view_serves_a_store_to_search_open_and_compare(browser, tmp_path):
         expect(page.locator(".tabulator-row", has_text="changed").first).to_be_visible()
         assert errors == [] and dialogs == []
         page.close()
-    finally:
-        server.terminate()
-        server.wait(30)
