@@ -110,13 +110,13 @@ def report(args: argparse.Namespace) -> None:
     card = card_floor_kb()
     floor = panel_kept_share()
     print("### 8. Python memory of an agent trace (tracemalloc, after `gc.collect()`)\n")
-    print("| what | KB per step | target <= 30 KB |")
+    print("| what | KB per step | target <= 30 KB, and under Panel's `Card` |")
     print("|---|---:|:---:|")
     print(
-        f"| a step on the page, collapsed (a {large}-call turn over a {small}-call one: "
-        f"{more.steps - few.steps} more steps) | {on_page:.0f} | {verdict(on_page <= 30)} |"
+        f"| a step on the page, finished and collapsed: a line (a {large}-call turn over a {small}-call "
+        f"one: {more.steps - few.steps} more steps) | {on_page:.1f} | {verdict(on_page <= min(30, card))} |"
     )
-    print(f"| the floor: Panel's own collapsed `Card` with a one-line title, no body | {card:.0f} | |")
+    print(f"| Panel's own collapsed `Card` with a one-line title, no body | {card:.0f} | |")
     print(
         f"| a step beyond the page's window of {ChatStepCallbackHandler.param.max_steps.default} "
         f"(a {long}-call turn over a {window}-call one) | {off_page:.1f} | {verdict(off_page <= 30)} |"
@@ -137,7 +137,8 @@ def report(args: argparse.Namespace) -> None:
         )
     print(
         f"\nThe floors, in the same run: a collapsed Panel `Card` alone holds {card:.0f} KB, so no step "
-        "drawn as a Panel component can hold 30 KB or less. A plain `ChatInterface` holding 5 messages of "
+        "drawn as a Panel component of its own can hold 30 KB or less; a finished, collapsed step is a line "
+        "of one `StepHeaders` shared by the window's lines. A plain `ChatInterface` holding 5 messages of "
         f"Panel's own (a `Card` and a `Markdown` pane each, no handler) still holds {floor:.0%} of their "
         "memory after `chat.clear()`. The document sends its changes as a served session does (each as "
         "a PATCH-DOC message): Bokeh keeps every model added to a document until a message carries it.\n"

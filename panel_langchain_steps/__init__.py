@@ -10,6 +10,7 @@ from .handler import ChatStepCallbackHandler
 from .imports import from_langsmith, from_otel
 from .progress import get_stream_writer
 from .replay import replay
+from .step_headers import StepHeader, StepHeaders, steps_in
 from .store import TraceStore
 from .testing import ScriptedChatModel
 from .trace import RunRecord, Trace
@@ -19,6 +20,8 @@ __all__ = [
     "ChatStepCallbackHandler",
     "RunRecord",
     "ScriptedChatModel",
+    "StepHeader",
+    "StepHeaders",
     "StopRun",
     "Trace",
     "TraceStore",
@@ -27,6 +30,7 @@ __all__ = [
     "from_otel",
     "get_stream_writer",
     "replay",
+    "steps_in",
     "totals",
 ]
 __version__ = "0.1.0"

@@ -101,7 +101,7 @@ _BADGE = (
     '<span class="step-badge step-badge-{status}" style="display:inline-block;width:12px;height:12px;'
     'border-radius:50%;margin-right:6px;vertical-align:-1px;box-sizing:border-box;{look}"></span>'
 )
-_BADGE_LOOKS = {
+BADGE_LOOKS = {
     "pending": "border:2px solid #0072b5",
     "running": "background:#ffc107",
     "success": "background:#198754",
@@ -160,7 +160,7 @@ class PatchingChatStep(ChatStep, ServerBody):
         self._update_header()
 
     def _update_header(self, *events: param.parameterized.Event) -> None:
-        badge = _BADGE.format(status=self.status, look=_BADGE_LOOKS.get(self.status, ""))
+        badge = _BADGE.format(status=self.status, look=BADGE_LOOKS.get(self.status, ""))
         header = f'<h3 style="margin:0;font-size:1.1em;font-weight:normal">{badge}{self.title}</h3>'
         if self._header is None:
             self._header = HTML(header, css_classes=self.title_css_classes, margin=(5, 0))

@@ -2,13 +2,17 @@
 
 `StepsDrawing.draw` makes the Panel changes that the model's dirty sets call
 for, within a slice's time: status and text changes first (cheap patches),
-then new steps, as many as the slice's `StepBudget` allows. A finished,
-collapsed step holds its header only; its body is built from the record when
-the user opens it, and let go when it is closed.
+then new steps, as many as the slice's `StepBudget` allows. Finished,
+collapsed steps with nothing inside them on the page are lines of a light
+`StepHeaders`, not steps; a line the user opens becomes a step, open. A
+step's body is built from the record when it is opened, and let go when it is
+closed.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,8 +24,10 @@ from .approval import ApprovalPrompt, Resumption
 from .material import step_type
 from .navigator import Navigator
 from .placement import Placement
-from .render import PAUSE_TEXT, STEP_STATUS, Renderer, markdown, status_text, turn_summary
+from .render import PAUSE_TEXT, STEP_STATUS, Renderer, Step, markdown, status_text, turn_summary
 from .schedule import StepBudget
+from .step_bodies import StepBodies
+from .step_headers import StepHeader, StepHeaders
 from .steps_model import LayoutNode, Node, Slot, StepsModel, Turn
 from .stream import StepText
 from .trace import FAILED, PAUSED, STOPPED, SUCCESS
@@ -48,8 +54,12 @@ class StepsDrawing:
         self.model = model
         self.placement = placement
         self.renderer = Renderer(model.options, report)
+        self.bodies = StepBodies(model, self.renderer)
         self.budget = StepBudget()
         self._step_type = step_type(target)
+        #: Finished, collapsed steps are lines of a `StepHeaders`, which looks like Panel's own
+        #: steps (a panel-material-ui chat's steps keep their own look).
+        self._lines = self._step_type is Step
         self._report = report
         self._events = events
         #: Tools the user chose to always allow, for as long as the view lives (a chat session).
@@ -79,9 +89,13 @@ class StepsDrawing:
             del model.dirty_slots[slot]
             if slot.step is not None:
                 self._contained(self._draw_slot, slot)
+            elif slot.header is not None:
+                self._contained(self._draw_header, slot)
         if model.dirty_nodes and (deadline is None or budget.adding_due(started) or model.settled()):
             for node in sorted(model.dirty_nodes, key=lambda node: node.depth):
-                if node.layout is not None and not self._contained(self.draw_node, node):
+                if isinstance(node, Slot) and node.header is not None:
+                    self._contained(self._draw_header, node)  # a line that gained child steps
+                elif node.layout is not None and not self._contained(self.draw_node, node):
                     break
                 model.dirty_nodes.pop(node, None)
                 if _late(deadline):
@@ -195,12 +209,18 @@ class StepsDrawing:
         for child, action in zip(reversed(visible), reversed(actions), strict=True):
             if action is not child:
                 self._drop_step(child)
+            if self._light(action):
+                if action.header is None:
+                    self._drop_step(action)  # the step it had, if any, makes way for its line
+                    action.header = self._header(action)
+                continue
+            action.header = None
             if action.step is None:
                 if not create or not self.budget.may_add():
                     done = False
                     continue
                 self._create(action)
-        shown = [action.step for action in actions if action.step is not None]
+        shown = self._grouped(node, actions)
         managed = ([self._navigator(node, start, count)] if count > window else []) + shown
         objects = node.own_objects() + managed
         if isinstance(node, LayoutNode):
@@ -209,6 +229,57 @@ class StepsDrawing:
         if not _same(objects, layout.objects):
             layout.objects = objects
         return done
+
+    def _grouped(self, node: Node, actions: list[Slot]) -> list[Viewable]:
+        """The steps on the page, in order: each run of lines in one `StepHeaders` (the node's
+        own, reused in order)."""
+        objects: list[Viewable] = []
+        groups, node.groups = node.groups, []
+        for lines, run in itertools.groupby(actions, key=lambda action: action.header is not None):
+            if lines:
+                group = groups.pop(0) if groups else self._group()
+                group.show([action.header for action in run])
+                node.groups.append(group)
+                objects.append(group)
+            else:
+                objects.extend(action.step for action in run if action.step is not None)
+        for group in groups:
+            group.release()  # no longer on the page
+        return objects
+
+    def _group(self) -> StepHeaders:
+        # The app's stylesheets for steps (see first-questions.md) style the lines too.
+        return StepHeaders(line_css=[str(css) for css in Step.param.stylesheets.default])
+
+    def _light(self, slot: Slot) -> bool:
+        """Whether the step is a line of a `StepHeaders`: finished and drawn collapsed, nothing
+        inside it on the page (no child steps, no prompts), not opened by the user."""
+        return (
+            self._lines
+            and slot.run.ended
+            and not slot.opened
+            and not slot.children
+            and not slot.prompts
+            and self._collapsed(slot)
+        )
+
+    def _header(self, slot: Slot) -> StepHeader:
+        run = slot.run
+        return StepHeader(
+            run.id,
+            run.kind,
+            self._title(slot),
+            STEP_STATUS[run.status],
+            body=functools.partial(self.bodies.sources, slot),
+            text=functools.partial(self.bodies.sources, slot, plain=True),
+            open=lambda: self._events.opened(slot, False),
+        )
+
+    def _draw_header(self, slot: Slot) -> None:
+        if self._light(slot):
+            slot.header.show(self._title(slot), STEP_STATUS[slot.run.status])
+        else:  # it is a step again (it gained child steps, or asks for a decision)
+            self.model.dirty_nodes[self.model.holder(slot)] = None
 
     def _ask(self, slot: Slot) -> None:
         """A paused run's approval prompts, one per interrupt it waits on."""
@@ -253,21 +324,21 @@ class StepsDrawing:
     def _create(self, slot: Slot) -> None:
         self.budget.adding()
         run = slot.run
-        collapsed = self._collapsed(slot)
+        collapsed = self._collapsed(slot) and not slot.opened
         slot.step = self._step_type(
             status=STEP_STATUS[run.status],
             default_title=self._title(slot),
             collapsed=collapsed,
             collapsed_on_success=False,
-            body=lambda: [source for _, source in self._parts(slot)],
-            text=lambda: [source for _, source in self._parts(slot, plain=True)],
+            body=functools.partial(self.bodies.sources, slot),
+            text=functools.partial(self.bodies.sources, slot, plain=True),
             sizing_mode="stretch_width",
             margin=(4, 0, 4, 8),
             css_classes=[f"step-{run.kind}"],
         )
         slot.step.param.watch(lambda event: self._events.opened(slot, event.new), "collapsed")
         if not collapsed:
-            self.build(slot)
+            self.bodies.build(slot)
         # Its own steps are made in this pass while it allows (before it joins the page).
         if not self.draw_node(slot):
             self.model.dirty_nodes[slot] = None
@@ -280,63 +351,21 @@ class StepsDrawing:
 
     def _drop(self, slot: Slot) -> None:
         """The slot leaves the page: free its step and everything in it."""
-        if slot.step is None and self.model.action(slot) is slot:
+        if not slot.drawn and self.model.action(slot) is slot:
             return  # nothing of it is on the page
         self._drop_step(slot)
         for child in slot.children:
             self._drop(child)
 
     def _drop_step(self, slot: Slot) -> None:
-        """Free the slot's own step (its child steps stay)."""
-        slot.step, slot.body, slot.built, slot.navigator = None, [], False, None
-
-    # -- bodies --------------------------------------------------------------------------
-
-    def _parts(self, slot: Slot, plain: bool = False) -> list[tuple[str, str]]:
-        run = slot.run
-        return self.renderer.body(
-            run,
-            shows_error=run.status == FAILED and not self.model.shown_below(run),
-            answer_below=slot.answered,
-            plain=plain,
-            events=slot.events,
-        )
-
-    def build(self, slot: Slot) -> None:
-        """Build the slot's body (it was opened, or drawn open)."""
-        slot.built = True
-        slot.body = []
-        self._update_body(slot)
+        """Free the slot's own step or line (its child steps stay)."""
+        slot.step, slot.header, slot.body, slot.built, slot.navigator = None, None, [], False, None
+        slot.opened = False
 
     def rebuild(self, slot: Slot) -> None:
         if slot.built:
-            self.build(slot)
+            self.bodies.build(slot)
             self.model.dirty_nodes[slot] = None
-
-    def _update_body(self, slot: Slot) -> bool:
-        """Bring a built body up to date; True if panes were added or replaced."""
-        parts = self._parts(slot)
-        keys = [key for key, _ in slot.body]
-        if keys != [key for key, _ in parts[: len(keys)]]:
-            slot.body = []  # a part changed place (e.g. the text became the answer): start over
-            keys = []
-        before = len(slot.own_objects())
-        for index, (key, source) in enumerate(parts):
-            if index < len(keys):
-                part = slot.body[index][1]
-                if isinstance(part, StepText):
-                    part.show(source)
-                elif part.object != source:  # e.g. a tool call's arguments, still streaming
-                    part.object = source
-                continue
-            if key.startswith("text:"):
-                css = "step-reasoning" if key == "text:reasoning" else "step-message"
-                part = StepText(lambda text, css=css: markdown(text, css))
-                part.show(source)
-            else:
-                part = markdown(source)
-            slot.body.append((key, part))
-        return len(slot.own_objects()) != before or not keys
 
     def _draw_slot(self, slot: Slot) -> None:
         run = slot.run
@@ -356,24 +385,33 @@ class StepsDrawing:
             dirty_nodes[slot] = None
         if changes:
             step.param.update(**changes)
-        if slot.built and not step.collapsed and self._update_body(slot):
+        if slot.built and not step.collapsed and self.bodies.update(slot):
             dirty_nodes[slot] = None
         elif slot.built and step.collapsed and run.ended:
             slot.body, slot.built = [], False
             dirty_nodes[slot] = None
         if slot in dirty_nodes and self.draw_node(slot, create=False):
             del dirty_nodes[slot]  # its own parts changed; new child steps wait for their pass
+        if self._light(slot):
+            dirty_nodes[self.model.holder(slot)] = None  # its step makes way for a line
 
-    def opened(self, slot: Slot, collapsed: bool) -> bool:
-        """A step was opened or closed: build its body, or let a finished one's go; False if
-        nothing changed."""
+    def opened(self, slot: Slot, collapsed: bool) -> Node | None:
+        """A step was opened or closed (by the user, or as its run ended): the node to draw now,
+        or None if nothing changed.
+
+        An opened line becomes a step, open, and an opened step builds its body;
+        a finished step closed lets its body go, and may become a line again.
+        """
+        slot.opened = not collapsed
+        if not collapsed and slot.header is not None:
+            return self.model.holder(slot)
         if not collapsed and not slot.built:
-            self.build(slot)
-        elif collapsed and slot.built and slot.run.ended:
+            self.bodies.build(slot)
+            return slot
+        if collapsed and slot.built and slot.run.ended:
             slot.body, slot.built = [], False
-        else:
-            return False
-        return True
+            return self.model.holder(slot) if self._light(slot) else slot
+        return None
 
     def draw_now(self, node: Node, create: bool) -> None:
         """Draw one node now (a step the user opened, a window they moved)."""

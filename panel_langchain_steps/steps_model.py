@@ -32,6 +32,8 @@ class Node:
         self.navigator: Any = None  # the window bar, while shown
         self.note = ""  # what the window bar says besides its position ("no step matches")
         self.found: int | None = None  # the child the last search found: the next one looks after it
+        #: The components that show its finished, collapsed child steps as lines, in order.
+        self.groups: list[Any] = []
 
     @property
     def layout(self) -> Any:
@@ -68,6 +70,10 @@ class Slot(Node):
         self.parent = parent
         self.turn = turn
         self.step: Any = None
+        #: Its line in a `StepHeaders`, while it is shown as one instead of as a step.
+        self.header: Any = None
+        #: The user opened it (and has not closed it since).
+        self.opened = False
         self.body: list[tuple[str, Any]] = []  # (key, pane or StepText) while built
         self.built = False
         #: The approval prompts of a paused run (made when the step is first drawn).
@@ -79,6 +85,11 @@ class Slot(Node):
     @property
     def layout(self) -> Any:
         return self.step.content if self.step is not None else None
+
+    @property
+    def drawn(self) -> bool:
+        """Whether its step is on the page: as a step, or as a line of a `StepHeaders`."""
+        return self.step is not None or self.header is not None
 
     def own_objects(self) -> list[Any]:
         panes: list[Any] = []
@@ -280,7 +291,7 @@ class StepsModel:
         """The slot may now show as itself, not as its one action (see `action`): its parent shows
         it anew, and its children's titles no longer say that they stand for it."""
         self.dirty_nodes[slot.parent] = None
-        self.dirty_slots.update(dict.fromkeys(child for child in slot.children if child.step is not None))
+        self.dirty_slots.update(dict.fromkeys(child for child in slot.children if child.drawn))
 
     def _reshow(self) -> None:
         """Show every turn again under new display options, from its record.
@@ -333,6 +344,13 @@ class StepsModel:
         ):
             slot = slot.children[0]
         return slot
+
+    def holder(self, slot: Slot) -> Node:
+        """The node whose list of steps shows ``slot``'s step (it may stand for nodes above it)."""
+        shown = slot
+        while isinstance(shown.parent, Slot) and self.action(shown.parent) is slot:
+            shown = shown.parent
+        return shown.parent
 
     def turns_of(self, node: LayoutNode) -> list[Turn]:
         """The turns a layout (a reply) shows, oldest first."""

@@ -170,10 +170,11 @@ class StepsView:
     # -- what the user does on the page (the drawing's events) ---------------------------
 
     def opened(self, slot: Slot, collapsed: bool) -> None:
-        """A step was opened or closed: its body is built or let go, and drawn at once."""
+        """A step (or a line of steps) was opened or closed: drawn at once (see `StepsDrawing.opened`)."""
         with self._lock:
-            if self._drawing.opened(slot, collapsed):
-                self._draw_now(slot, create=False)
+            node = self._drawing.opened(slot, collapsed)
+            if node is not None:
+                self._draw_now(node, create=node is not slot)
 
     def move(self, node: Node, start: int | None) -> None:
         """Show the window of ``node``'s steps from ``start`` (None: the newest, following the run)."""

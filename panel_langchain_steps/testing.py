@@ -219,37 +219,30 @@ def _output_usage(usage: dict[str, Any]) -> dict[str, Any]:
 def step_tree(layout: Any) -> list[dict[str, Any]]:
     """What a layout of steps shows, as data: for asserting on in tests.
 
-    Each step is ``{"title", "status", "collapsed", "text", "steps"}``, where
-    ``text`` is the step's body as Markdown (built or not; see `Step.body_text`)
-    and ``steps`` holds its child steps on the page. Changes not drawn yet are
-    not included: call ``handler.flush()``.
+    Each step (see `steps_in`) is ``{"title", "status", "collapsed", "text",
+    "steps"}``, where ``text`` is the step's body as Markdown (built or not;
+    see `Step.body_text`) and ``steps`` holds its child steps on the page.
+    Changes not drawn yet are not included: call ``handler.flush()``.
     """
-    from panel.chat import ChatStep
-    from panel.layout.base import ListLike
     from panel.pane import Markdown
 
-    if isinstance(getattr(layout, "object", None), ListLike):
-        layout = layout.object  # a ChatMessage
+    from .step_headers import steps_in
+
     found = []
-    for item in getattr(layout, "objects", []):
-        if isinstance(item, ChatStep):
-            if isinstance(getattr(type(item), "body_text", None), property):  # a run's step
-                text = item.body_text
-            else:
-                text = "\n".join(o.object for o in item.objects if isinstance(o, Markdown))
-            found.append(
-                {
-                    "title": item.title,
-                    "status": item.status,
-                    "collapsed": item.collapsed,
-                    "text": text,
-                    "steps": step_tree(item),
-                }
-            )
-        elif isinstance(getattr(item, "objects", None), list) or isinstance(
-            getattr(item, "object", None), ListLike
-        ):
-            found.extend(step_tree(item))
+    for step in steps_in(layout):
+        if isinstance(getattr(type(step), "body_text", None), property):  # a run's step
+            text = step.body_text
+        else:
+            text = "\n".join(o.object for o in step.objects if isinstance(o, Markdown))
+        found.append(
+            {
+                "title": step.title,
+                "status": step.status,
+                "collapsed": step.collapsed,
+                "text": text,
+                "steps": step_tree(step),
+            }
+        )
     return found
 
 

@@ -13,10 +13,9 @@ from bokeh.document import Document
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
-from panel.chat import ChatStep
 from panel.io.state import state
 
-from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps import ChatStepCallbackHandler, steps_in
 from panel_langchain_steps.testing import ScriptedChatModel
 
 # The examples' scripted model streams a token every 3 ms in tests (30 ms in demos), here and in
@@ -70,11 +69,10 @@ async def until(
 def opened(handler, layout):
     """The steps in ``layout`` after the user opened each one (their bodies are built on opening)."""
     handler.flush()
-    steps = [step for step in layout if isinstance(step, ChatStep)]
-    for step in steps:
-        step.collapsed = False
+    for step in steps_in(layout):
+        step.collapsed = False  # a line of finished steps becomes a step, open
     handler.flush()
-    return steps
+    return steps_in(layout)
 
 
 @tool

@@ -14,6 +14,8 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import tool
 from panel.pane import Markdown
 
+from panel_langchain_steps import StepHeader, StepHeaders, steps_in
+from panel_langchain_steps.render import Step
 from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, step_tree
 
 
@@ -175,19 +177,24 @@ def test_a_finished_step_is_built_when_opened(make_handler):
     handler = make_handler()
     shout.invoke("hello", config={"callbacks": [handler]})
     handler.flush()
-    (step,) = handler.layout
-    assert step.collapsed and step.objects == []  # a header only
+    (line,) = handler.layout  # finished and collapsed: a line of a light component, no step
+    assert isinstance(line, StepHeaders)
+    (step,) = steps_in(handler.layout)
+    assert isinstance(step, StepHeader) and step.collapsed
     text = "**Input**\n\nhello\n**Output**\n\nHELLO\\!"
     assert step.body_text == text
     # Serialized, the step is readable text: values as written, nothing escaped.
     title = f"Tool shout · hello · {step.title.split(' · ')[2]}"
     assert step.serialize() == f"{title}\nInput:\nhello\n\nOutput:\nHELLO!"
-    step.collapsed = False  # the user opens it
+    step.collapsed = False  # the user opens it: a step, open, in the line's place
     handler.flush()
+    (step,) = handler.layout
+    assert isinstance(step, Step) and not step.collapsed and step.title.startswith("Tool shout · hello")
     assert [pane.object for pane in step.objects] == ["**Input**\n\nhello", "**Output**\n\nHELLO\\!"]
-    step.collapsed = True  # and closes it again: the body goes
+    step.collapsed = True  # and closes it again: the body goes, and it is a line again
     handler.flush()
-    assert step.objects == [] and step.body_text == text
+    (step,) = steps_in(handler.layout)
+    assert isinstance(step, StepHeader) and step.body_text == text and step.title.startswith("Tool shout")
 
 
 def test_durations_are_the_runs_own(make_handler):

@@ -8,6 +8,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from panel.chat import ChatInterface
 
+from panel_langchain_steps import steps_in
 from panel_langchain_steps.testing import ScriptedChatModel, iter_steps, step_tree
 
 #: Markdown specials, a code fence and HTML-looking text: they must come back exactly as written.
@@ -88,8 +89,8 @@ def test_step_serializes_to_readable_text(make_handler):
     handler = make_handler(chat)
     agent().invoke(QUESTION, config={"callbacks": [handler]})
     handler.flush()
-    steps = [s for s in chat.objects[-1].select() if type(s).__name__ == "Step"]
-    first_model = next(s for s in steps if s.title.startswith("Model"))
+    (graph,) = steps_in(chat.objects[-1])
+    first_model = next(s for s in steps_in(graph) if s.title.startswith("Model"))
     text = first_model.serialize()
     assert "Let me *add*." in text and "\\" not in text  # Markdown as written, nothing escaped
     assert 'Calls add:\n{\n  "a": 1,\n  "b": 2\n}' in text

@@ -20,11 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.runnables import RunnableLambda
 from markdown_it import MarkdownIt
-from panel.chat import ChatStep
 from panel.pane import Markdown
 from pydantic import PrivateAttr
 
-from panel_langchain_steps import ChatStepCallbackHandler
+from panel_langchain_steps import ChatStepCallbackHandler, steps_in
 from panel_langchain_steps.render import Step
 from panel_langchain_steps.stream import BLOCK_CHARS, StepText
 from panel_langchain_steps.testing import ScriptedChatModel
@@ -67,7 +66,7 @@ def test_text_shown_at_run_end_without_the_timer(make_handler):
     text = "Short answer, shown the moment the run ends."
     stream(ScriptedChatModel(responses=[text]), handler)
     handler.flush()
-    assert model_text(handler.layout[0]) == text
+    assert model_text(steps_in(handler.layout)[0]) == text
 
 
 class StallingModel(ScriptedChatModel):
@@ -92,12 +91,13 @@ async def test_stalled_stream_is_flushed_by_the_timer(make_handler):
         # The model is stalled mid-answer; only the timer can show what it sent (all but the word
         # still open: the next token tells whether it is part of a secret, see security.md).
         await until(
-            lambda: len(handler.layout) and model_text(handler.layout[0]) == "one two three ", "text shown"
+            lambda: steps_in(handler.layout) and model_text(steps_in(handler.layout)[0]) == "one two three ",
+            "text shown",
         )
     finally:
         model._resume.set()
         worker.join()
-    assert model_text(handler.layout[0]) == "one two three four five six"
+    assert model_text(steps_in(handler.layout)[0]) == "one two three four five six"
 
 
 def numbered(run: int, tokens: int = 400) -> str:
@@ -110,7 +110,7 @@ def test_concurrent_runs_lose_nothing(make_handler):
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(lambda model: stream(model, handler), models))
     handler.flush()
-    shown = {step.title.split(" · ")[0]: model_text(step) for step in handler.layout}
+    shown = {step.title.split(" · ")[0]: model_text(step) for step in steps_in(handler.layout)}
     assert shown == {f"Model model-{run}": numbered(run) for run in range(16)}
 
 
@@ -121,7 +121,7 @@ def test_batched_runs_in_one_trace_lose_nothing(make_handler):
     chain.batch(list(range(8)), config={"callbacks": [handler], "max_concurrency": 8})
     handler.flush()
     # Each model run is shown; ``invoke`` does not stream, so each text arrives whole at the end.
-    texts = sorted(model_text(step.objects[0]) for step in handler.layout)
+    texts = sorted(model_text(steps_in(step)[0]) for step in steps_in(handler.layout))
     assert texts == sorted(numbered(run) for run in range(8))
 
 
@@ -141,7 +141,7 @@ def test_tokens_from_a_thread_keep_their_order_while_the_view_draws(make_handler
         handler.flush()  # drawing on this thread while tokens arrive on the other
     worker.join()
     handler.flush()
-    assert model_text(handler.layout[0]) == text
+    assert model_text(steps_in(handler.layout)[0]) == text
 
 
 async def test_a_fault_in_a_timed_refresh_is_reported(make_handler, caplog):
@@ -175,7 +175,7 @@ def test_a_long_list_of_steps_shows_one_window_and_reaches_any_step(make_handler
     first, earlier, label, later, latest, number, search = bar
 
     def shown() -> tuple[str, list[int]]:
-        steps = [step.title.split(" · ")[0] for step in root if isinstance(step, ChatStep)]
+        steps = [step.title.split(" · ")[0] for step in steps_in(root)]
         return label.object, [int(name.removeprefix("tool-")) for name in steps]
 
     assert shown() == ("Steps 131–150 of 150", list(range(130, 150)))
@@ -223,7 +223,7 @@ def test_a_window_away_from_the_end_stays_while_the_run_goes_on(make_handler):
         gate.set()
         worker.join(30)
     handler.flush()
-    names = [step.title.split(" · ")[0] for step in root if isinstance(step, ChatStep)]
+    names = [step.title.split(" · ")[0] for step in steps_in(root)]
     assert names == [f"tool-{number}" for number in range(5)]
     assert bar[2].object == "Steps 1–5 of 20"
 

@@ -163,3 +163,26 @@ def test_steps_take_an_apps_default_stylesheet(open_app, monkeypatch):
         expect(step).to_be_visible()
         expect(step).to_have_css("border-left-color", "rgb(0, 114, 181)")
         assert log.errors == []
+
+
+def test_a_finished_step_opens_from_its_line_and_closes_back_to_it(open_app):
+    """Finished, collapsed steps are lines of one component; a click makes one a step, open."""
+
+    def app() -> pn.Column:
+        handler = ChatStepCallbackHandler()
+        adding_agent().invoke(QUESTION, config={"callbacks": [handler]})
+        handler.flush()
+        return handler.layout
+
+    with open_app(app, viewport={"width": 900, "height": 500}) as (page, log, _):
+        line = page.locator(".step-line.step-tool")
+        expect(line).to_contain_text("Tool add · 1, 2 · done in")
+        expect(page.locator(".step-line")).to_have_count(3)
+        line.locator(".card-header").click()
+        step = page.locator(".bk-panel-models-layout-Card.step-tool")
+        expect(step.get_by_text("Output")).to_be_visible()
+        expect(page.locator(".step-line")).to_have_count(2)  # the lines around it stay
+        step.locator(".card-header").first.click()  # closed: a line again, among the others
+        expect(page.locator(".step-line")).to_have_count(3)
+        expect(page.get_by_text("Output")).to_have_count(0)
+        assert log.errors == []

@@ -239,10 +239,12 @@ PATHS: dict[str, tuple[Any, dict]] = {
     "error-summary": (failure, {"context_exception": "summary"}),
     "error-traceback": (failure, {"context_exception": "verbose"}),
     "names": (names, {}),
+    # Finished, collapsed steps are lines of one component, their titles set by its own script.
+    "names-lines": (names, {"collapsed_on_success": True}),
     "huge": (huge_output, {}),
 }
 #: Sections where each payload must be visible, literally, as text.
-LITERAL = ["tool-text", "documents", "error-summary", "error-traceback", "names"]
+LITERAL = ["tool-text", "documents", "error-summary", "error-traceback", "names", "names-lines"]
 
 # Every title and Markdown body of the page, with its section (the nearest
 # ``path-*`` class), its text and its elements (Panel's own copy buttons aside).
@@ -253,9 +255,11 @@ SCAN = """() => {
       const mark = [...el.classList].find((c) => c.startsWith("path-"));
       const here = mark ? mark.slice(5) : section;
       if (el.shadowRoot) {
-        const kind = el.classList.contains("step-title") ? "title"
+        const line = el.classList.contains("step-line");  // a finished step drawn as a line
+        const kind = el.classList.contains("step-title") || line ? "title"
           : el.classList.contains("markdown") ? "body" : null;
-        const box = [...el.shadowRoot.children].filter((c) => c.tagName === "DIV").pop();
+        const box = line ? el.shadowRoot.querySelector(".step-title")
+          : [...el.shadowRoot.children].filter((c) => c.tagName === "DIV").pop();
         if (kind && box) {
           const elements = [...box.querySelectorAll("*")].filter((e) => !e.closest("button.copybtn"));
           panes.push({section: here, kind, text: box.innerText, elements: elements.map((e) => ({
@@ -331,9 +335,8 @@ def hostile_page(open_app: Any) -> dict[str, Any]:
 
         async def send_all() -> None:
             for name, (send, options) in PATHS.items():
-                handler = ChatStepCallbackHandler(
-                    sections[name], collapsed_on_success=False, max_steps=len(PAYLOADS), **options
-                )
+                params = {"collapsed_on_success": False, "max_steps": len(PAYLOADS), **options}
+                handler = ChatStepCallbackHandler(sections[name], **params)
                 await send({"callbacks": [handler]})
                 handler.flush()  # this callback holds the session: apply what the handler queued
 
