@@ -54,7 +54,8 @@ window.deepElements = (root) => {
   const found = [];
   for (const el of root.querySelectorAll("*")) {
     found.push(el);
-    if (el.shadowRoot) found.push(...window.deepElements(el.shadowRoot));
+    // Not push(...inner): a spread of a huge page's elements overflows the stack.
+    if (el.shadowRoot) for (const inner of window.deepElements(el.shadowRoot)) found.push(inner);
   }
   return found;
 };
