@@ -35,8 +35,8 @@ class MemoryResult:
 
 
 def held() -> int:
-    """Traced bytes held now, after full collections until one finds nothing more (a weakref's
-    callback run by one collection, such as the record's snapshot cache's, can let go of more)."""
+    """Traced bytes held now, after full collections until one finds nothing more (finalizers and
+    weakref callbacks run by one collection can let go of more for the next)."""
     for _ in range(10):
         if not gc.collect():
             break

@@ -289,9 +289,14 @@ class StepsModel:
 
     def _stands_anew(self, slot: Slot) -> None:
         """The slot may now show as itself, not as its one action (see `action`): its parent shows
-        it anew, and its children's titles no longer say that they stand for it."""
+        it anew, and its children's titles no longer say that they stand for it.
+
+        Only children on the page are redrawn: its first (which may have stood for it) and those
+        of its window, so a long list is not walked for each new child.
+        """
         self.dirty_nodes[slot.parent] = None
-        self.dirty_slots.update(dict.fromkeys(child for child in slot.children if child.drawn))
+        children = [slot.children[i] for i in sorted({0, *slot.shown}) if i < len(slot.children)]
+        self.dirty_slots.update(dict.fromkeys(child for child in children if child.drawn))
 
     def _reshow(self) -> None:
         """Show every turn again under new display options, from its record.
