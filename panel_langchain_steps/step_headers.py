@@ -3,9 +3,9 @@
 A `Step` is a Panel `Card`: about 85 KB of Python objects and Bokeh models on
 the page, even collapsed with nothing inside. Most steps of a long run are
 just that, finished and collapsed, so a run of them in a list of steps is one
-`StepHeaders` (one Bokeh model) with a `StepHeader` line each, drawn like a
-collapsed step's header. Clicking a line opens the step: the drawing makes it
-a real `Step` then, open, in the line's place.
+`StepHeaders` (one component, two Bokeh models) with a `StepHeader` line
+each, drawn like a collapsed step's header. Clicking a line opens the step:
+the drawing makes it a real `Step` then, open, in the line's place.
 """
 
 from __future__ import annotations
