@@ -112,6 +112,13 @@ def plain_text(handler: ChatStepCallbackHandler) -> str:
     return "\n\n".join([*runs, card.title])
 
 
+def open_steps_card(page: Any) -> None:
+    """Open the reply's card of steps (a click on its header) and wait until its steps show."""
+    assert page.evaluate(_EXPAND, ["Steps ·", False, "^Tool lookup"]) >= 0, (
+        "the reply's steps card did not open"
+    )
+
+
 def load(browser: Any, url: str, timeout: float) -> tuple[Any, PageResult]:
     """Open ``url``; wait until the page shows a finished trace; measure it."""
     page = browser.new_page()
@@ -145,8 +152,7 @@ def run(steps: int, timeout: float = 600) -> BrowserResult:
             with served(app) as url:
                 page, trace = load(browser, url, timeout)
                 title = page.evaluate(f"() => window.deepText(document).match(/{_DONE}/)[0]")
-                opened = page.evaluate(_EXPAND, ["Steps ·", False, "^Tool lookup"])  # the reply's card
-                assert opened >= 0, "the reply's steps card did not open"
+                open_steps_card(page)
                 # The oldest and the newest tool steps on the page: the graph's newest `max_steps`
                 # node steps are shown, half of them tool nodes (older ones are behind a button).
                 made = (int(re.search(_DONE, title).group(1).replace(",", "")) - 2) // 2

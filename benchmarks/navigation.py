@@ -20,7 +20,7 @@ import panel as pn
 
 from tests.browser.harness import launch_chromium, served
 
-from .browser import _EXPAND, load, trace_page
+from .browser import _EXPAND, load, open_steps_card, trace_page
 from .common import DEEP_JS, verdict
 
 # Resolves with the ms until an element whose text matches ``pattern`` is visible, after ``act``
@@ -103,7 +103,7 @@ def run(calls: int, timeout: float = 1800) -> NavigationResult:
         try:
             with served(app) as url:
                 page, _ = load(browser, url, timeout)
-                assert page.evaluate(_EXPAND, ["Steps ·", False, "^Tool lookup"]) >= 0, "no steps card"
+                open_steps_card(page)
                 steps = elements(page)
                 last = Reach(0, 0.0, open_step(page, calls - 1, last=True))
                 first_ms = until(page, _CLICK.format(css="steps-first"), r"lookup · item 0 ")

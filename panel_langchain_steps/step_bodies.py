@@ -40,6 +40,10 @@ class StepBodies:
         slot.body = []
         self.update(slot)
 
+    def let_go(self, slot: Slot) -> None:
+        """Let the slot's body go (its step closed, or left the page): it is built again when opened."""
+        slot.body, slot.built = [], False
+
     def update(self, slot: Slot) -> bool:
         """Bring a built body up to date; True if panes were added or replaced."""
         parts = self._parts(slot)

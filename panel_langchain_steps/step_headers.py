@@ -198,8 +198,10 @@ class StepHeaders(ReactiveHTML):
     @param.depends("opened", watch=True)
     def _open(self) -> None:
         key, self.opened = self.opened, ""  # the same line may be clicked again
+        if not key:
+            return
         for step in self.steps:
-            if key and step.key == key:
+            if step.key == key:
                 step.collapsed = False
                 return
 

@@ -359,8 +359,8 @@ class StepsDrawing:
 
     def _drop_step(self, slot: Slot) -> None:
         """Free the slot's own step or line (its child steps stay)."""
-        slot.step, slot.header, slot.body, slot.built, slot.navigator = None, None, [], False, None
-        slot.opened = False
+        slot.step, slot.header, slot.navigator, slot.opened = None, None, None, False
+        self.bodies.let_go(slot)
 
     def rebuild(self, slot: Slot) -> None:
         if slot.built:
@@ -388,7 +388,7 @@ class StepsDrawing:
         if slot.built and not step.collapsed and self.bodies.update(slot):
             dirty_nodes[slot] = None
         elif slot.built and step.collapsed and run.ended:
-            slot.body, slot.built = [], False
+            self.bodies.let_go(slot)
             dirty_nodes[slot] = None
         if slot in dirty_nodes and self.draw_node(slot, create=False):
             del dirty_nodes[slot]  # its own parts changed; new child steps wait for their pass
@@ -409,7 +409,7 @@ class StepsDrawing:
             self.bodies.build(slot)
             return slot
         if collapsed and slot.built and slot.run.ended:
-            slot.body, slot.built = [], False
+            self.bodies.let_go(slot)
             return self.model.holder(slot) if self._light(slot) else slot
         return None
 

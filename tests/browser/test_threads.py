@@ -121,9 +121,7 @@ def test_flush_from_a_worker_thread_changes_the_page_on_its_loop(open_app, monke
 
         async def hold_the_session_lock() -> None:  # as while the loop handles a browser message
             holding.set()
-            deadline = time.monotonic() + 2
-            while not flushed.is_set() and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            await asyncio.to_thread(flushed.wait, 2)
 
         def work() -> None:
             for i in range(5):
